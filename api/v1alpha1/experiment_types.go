@@ -1,0 +1,543 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Limits of the API. They keep every object far below etcd's size limit and
+// every derived name within Kubernetes' 63-character label limit.
+const (
+	// MaxExperimentNameLength is the longest Experiment name: a Trial and
+	// its Job are named "<experiment>-<12 hex digits>", which must fit in 63.
+	MaxExperimentNameLength = 50
+
+	// MaxTrials is the most trials one Experiment may have: the number of
+	// grid points times seeds.replicas.
+	MaxTrials = 100000
+
+	// MaxParameters is the most parameters a search space may have.
+	MaxParameters = 16
+)
+
+// ExperimentSpec pins everything that decides a result: the image, the
+// command, the dataset, the search space, the seeds. All of it is immutable
+// after creation except parallelism, maxFailedTrials and suspend: a changed
+// pin is a new Experiment, not silent drift.
+//
+// +kubebuilder:validation:XValidation:rule="self.image == oldSelf.image",fieldPath=".image",message="image is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?command == oldSelf.?command",fieldPath=".command",message="command is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?args == oldSelf.?args",fieldPath=".args",message="args is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?env == oldSelf.?env",fieldPath=".env",message="env is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?resources == oldSelf.?resources",fieldPath=".resources",message="resources is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?podTemplate == oldSelf.?podTemplate",fieldPath=".podTemplate",message="podTemplate is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?dataset == oldSelf.?dataset",fieldPath=".dataset",message="dataset is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?parameters == oldSelf.?parameters",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?search == oldSelf.?search",fieldPath=".search",message="search is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.?seeds == oldSelf.?seeds",fieldPath=".seeds",message="seeds is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="self.objective == oldSelf.objective",fieldPath=".objective",message="objective is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule=`cel.bind(s, self.?parameters.orValue([]).map(p, has(p.values) ? size(p.values) : has(p.int) ? (p.int.max - p.int.min) / p.int.step + 1 : has(p.float) ? int(p.float.steps) : 1) + [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], cel.bind(c1, s[0] > 100000 ? 100001 : s[0], cel.bind(c2, c1 * s[1] > 100000 ? 100001 : c1 * s[1], cel.bind(c3, c2 * s[2] > 100000 ? 100001 : c2 * s[2], cel.bind(c4, c3 * s[3] > 100000 ? 100001 : c3 * s[3], cel.bind(c5, c4 * s[4] > 100000 ? 100001 : c4 * s[4], cel.bind(c6, c5 * s[5] > 100000 ? 100001 : c5 * s[5], cel.bind(c7, c6 * s[6] > 100000 ? 100001 : c6 * s[6], cel.bind(c8, c7 * s[7] > 100000 ? 100001 : c7 * s[7], cel.bind(c9, c8 * s[8] > 100000 ? 100001 : c8 * s[8], cel.bind(c10, c9 * s[9] > 100000 ? 100001 : c9 * s[9], cel.bind(c11, c10 * s[10] > 100000 ? 100001 : c10 * s[10], cel.bind(c12, c11 * s[11] > 100000 ? 100001 : c11 * s[11], cel.bind(c13, c12 * s[12] > 100000 ? 100001 : c12 * s[12], cel.bind(c14, c13 * s[13] > 100000 ? 100001 : c13 * s[13], cel.bind(c15, c14 * s[14] > 100000 ? 100001 : c14 * s[14], cel.bind(c16, c15 * s[15] > 100000 ? 100001 : c15 * s[15], c16 * int(self.?seeds.replicas.orValue(1)) <= 100000))))))))))))))))))`,fieldPath=".parameters",message="the search space has more than 100000 trials (grid points times seeds.replicas); split the sweep or coarsen the grid"
+type ExperimentSpec struct {
+	// image is the trainer's container image, pinned by digest:
+	// "<repository>@sha256:<64 hex digits>". A tag alone is refused, because
+	// a tag can move and the result would not be reproducible.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^@ ]+@sha256:[a-f0-9]{64}$')",message="image must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
+	Image string `json:"image"`
+
+	// command is the trainer's entrypoint; the image's own when empty.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command,omitempty"`
+
+	// args are the trainer's arguments. Kubernetes expands $(VAR) references,
+	// so "--lr=$(CRUCIBLE_PARAM_LR)" passes a parameter on the command line.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	Args []string `json:"args,omitempty"`
+
+	// env is added to the trainer's environment, after the CRUCIBLE_*
+	// variables, so it may refer to them with $(VAR).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// resources are the trainer container's requests and limits.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// podTemplate is the template of every trial's Pod: volumes, node
+	// selector, tolerations, service account, sidecars. A container named
+	// "trainer" in it is merged with the container the operator builds from
+	// image, command, args, env and resources; those fields win. Every image
+	// in it must be pinned by digest.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || self.spec.containers.all(c, !has(c.image) || c.image.matches('^[^@ ]+@sha256:[a-f0-9]{64}$'))",message="every container image in podTemplate must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.initContainers) || self.spec.initContainers.all(c, has(c.image) && c.image.matches('^[^@ ]+@sha256:[a-f0-9]{64}$'))",message="every init container image in podTemplate must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
+	PodTemplate *corev1.PodTemplateSpec `json:"podTemplate,omitempty"`
+
+	// dataset is the data every trial reads, pinned by version and content
+	// digest and mounted read-only.
+	// +optional
+	Dataset *DatasetSpec `json:"dataset,omitempty"`
+
+	// parameters is the search space. Every grid point runs once per seed
+	// replica. An empty search space is one point: the run repeated for
+	// every seed.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Parameters []ParameterSpec `json:"parameters,omitempty"`
+
+	// search says how points are drawn from the space.
+	// +optional
+	// +kubebuilder:default={}
+	Search SearchSpec `json:"search,omitzero"`
+
+	// seeds says which seeds every point runs with.
+	// +optional
+	// +kubebuilder:default={}
+	Seeds SeedSpec `json:"seeds,omitzero"`
+
+	// objective is the metric that ranks trials.
+	// +required
+	Objective ObjectiveSpec `json:"objective"`
+
+	// parallelism is the most trials that run at once. It may be changed
+	// while the Experiment runs.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	Parallelism int32 `json:"parallelism,omitempty"`
+
+	// maxFailedTrials is how many trials may fail before the Experiment
+	// fails. When more fail, no new trials start; trials already running
+	// finish and are recorded. It may be changed while the Experiment runs.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	MaxFailedTrials int32 `json:"maxFailedTrials,omitempty"`
+
+	// suspend stops new trials from starting; trials already running finish.
+	// It may be changed while the Experiment runs.
+	// +optional
+	// +kubebuilder:default=false
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// DatasetSpec pins a dataset by name, version and content digest.
+type DatasetSpec struct {
+	// name of the dataset, for humans and for the record.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// version of the dataset, for humans and for the record.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Version string `json:"version"`
+
+	// digest is the content digest of the dataset as mounted:
+	// "sha256:<64 hex digits>".
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	// +kubebuilder:validation:XValidation:rule="self.matches('^sha256:[a-f0-9]{64}$')",message="digest must be sha256:<64 lowercase hex digits>"
+	Digest string `json:"digest"`
+
+	// source is where the dataset is mounted from.
+	// +required
+	Source DatasetSource `json:"source"`
+
+	// mountPath is where the dataset appears in the trainer container.
+	// +optional
+	// +kubebuilder:default="/data"
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="mountPath must be an absolute path"
+	MountPath string `json:"mountPath,omitempty"`
+}
+
+// DatasetSource is where a dataset is mounted from: exactly one of its fields.
+// +kubebuilder:validation:XValidation:rule="[has(self.persistentVolumeClaim), has(self.image)].filter(x, x).size() == 1",message="exactly one of persistentVolumeClaim or image must be set"
+type DatasetSource struct {
+	// persistentVolumeClaim mounts a directory of a claim in the
+	// Experiment's namespace.
+	// +optional
+	PersistentVolumeClaim *PVCDatasetSource `json:"persistentVolumeClaim,omitempty"`
+
+	// image mounts an OCI image or artifact as a volume (Kubernetes image
+	// volumes), pinned by digest.
+	// +optional
+	Image *ImageDatasetSource `json:"image,omitempty"`
+}
+
+// PVCDatasetSource is a directory of a PersistentVolumeClaim.
+type PVCDatasetSource struct {
+	// claimName is the claim's name in the Experiment's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ClaimName string `json:"claimName"`
+
+	// subPath is the directory of the claim to mount; the whole claim when
+	// empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(s, s == '..')",message="subPath must be a relative path without '..'"
+	SubPath string `json:"subPath,omitempty"`
+}
+
+// ImageDatasetSource is an OCI image or artifact mounted as a volume.
+type ImageDatasetSource struct {
+	// reference is the image, pinned by digest.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^@ ]+@sha256:[a-f0-9]{64}$')",message="reference must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
+	Reference string `json:"reference"`
+}
+
+// ParameterSpec is one dimension of the search space: exactly one of values,
+// int or float.
+// +kubebuilder:validation:XValidation:rule="[has(self.values), has(self.int), has(self.float)].filter(x, x).size() == 1",message="exactly one of values, int or float must be set"
+type ParameterSpec struct {
+	// name of the parameter. The trial sees it as CRUCIBLE_PARAM_<NAME>,
+	// upper-cased.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z]([a-z0-9_]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// values lists the parameter's values, in the order they are tried.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MaxLength=256
+	Values []string `json:"values,omitempty"`
+
+	// int is a range of integers.
+	// +optional
+	Int *IntRange `json:"int,omitempty"`
+
+	// float is a range of decimal numbers.
+	// +optional
+	Float *FloatRange `json:"float,omitempty"`
+}
+
+// IntRange is the integers min, min+step, ... up to max.
+// +kubebuilder:validation:XValidation:rule="self.min <= self.max",message="min must not be greater than max"
+// +kubebuilder:validation:XValidation:rule="self.min > self.max || (self.max - self.min) / self.step < 100000",message="the range has more than 100000 values"
+type IntRange struct {
+	// min is the first value.
+	// +required
+	// +kubebuilder:validation:Minimum=-1000000000000000
+	// +kubebuilder:validation:Maximum=1000000000000000
+	Min int64 `json:"min"`
+
+	// max is the last value, included when min + k*step reaches it.
+	// +required
+	// +kubebuilder:validation:Minimum=-1000000000000000
+	// +kubebuilder:validation:Maximum=1000000000000000
+	Max int64 `json:"max"`
+
+	// step between values.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	Step int64 `json:"step,omitempty"`
+}
+
+// Scale is how a float range is divided.
+// +kubebuilder:validation:Enum=Linear;Log
+type Scale string
+
+const (
+	// ScaleLinear divides a range into equal steps.
+	ScaleLinear Scale = "Linear"
+	// ScaleLog divides a range into equal ratios; min must be positive.
+	ScaleLog Scale = "Log"
+)
+
+// FloatRange is steps values from min to max, both included. Bounds are
+// decimal strings: the API carries no floats.
+// +kubebuilder:validation:XValidation:rule="double(self.min) < double(self.max)",message="min must be less than max"
+// +kubebuilder:validation:XValidation:rule="self.scale != 'Log' || double(self.min) > 0.0",message="min must be positive on a Log scale"
+type FloatRange struct {
+	// min is the first value, a decimal number such as "0.001" or "1e-5".
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$`
+	Min string `json:"min"`
+
+	// max is the last value, a decimal number.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$`
+	Max string `json:"max"`
+
+	// steps is how many values the range has, min and max included.
+	// +required
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=100000
+	Steps int32 `json:"steps"`
+
+	// scale is Linear (equal differences) or Log (equal ratios).
+	// +optional
+	// +kubebuilder:default=Linear
+	Scale Scale `json:"scale,omitempty"`
+}
+
+// SearchAlgorithm is how points are drawn from the search space.
+// +kubebuilder:validation:Enum=Grid
+type SearchAlgorithm string
+
+const (
+	// SearchGrid runs every point of the grid, in index order: the last
+	// parameter varies fastest.
+	SearchGrid SearchAlgorithm = "Grid"
+)
+
+// SearchSpec says how the search space is explored.
+type SearchSpec struct {
+	// algorithm is Grid: every point, in order.
+	// +optional
+	// +kubebuilder:default=Grid
+	Algorithm SearchAlgorithm `json:"algorithm,omitempty"`
+}
+
+// SeedSpec says which seeds every point runs with.
+type SeedSpec struct {
+	// base is the first seed. Replica r of every point runs with seed
+	// base + r, so points are compared under the same seeds.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967195
+	Base int64 `json:"base,omitempty"`
+
+	// replicas is how many seeds every point runs with.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Replicas int32 `json:"replicas,omitempty"`
+}
+
+// Goal says whether the objective is minimised or maximised.
+// +kubebuilder:validation:Enum=Minimize;Maximize
+type Goal string
+
+const (
+	// GoalMinimize ranks lower objective values first.
+	GoalMinimize Goal = "Minimize"
+	// GoalMaximize ranks higher objective values first.
+	GoalMaximize Goal = "Maximize"
+)
+
+// ObjectiveSpec is the metric that ranks trials.
+type ObjectiveSpec struct {
+	// metric is the key of the objective in the metrics a trial reports.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Metric string `json:"metric"`
+
+	// goal is Minimize or Maximize.
+	// +required
+	Goal Goal `json:"goal"`
+}
+
+// ExperimentPhase is a one-word summary of an Experiment's state.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Suspended
+type ExperimentPhase string
+
+const (
+	// ExperimentPending: no trial has been created yet.
+	ExperimentPending ExperimentPhase = "Pending"
+	// ExperimentRunning: trials are being created or are running.
+	ExperimentRunning ExperimentPhase = "Running"
+	// ExperimentSucceeded: every trial ended and failures stayed within
+	// maxFailedTrials.
+	ExperimentSucceeded ExperimentPhase = "Succeeded"
+	// ExperimentFailed: more than maxFailedTrials trials failed.
+	ExperimentFailed ExperimentPhase = "Failed"
+	// ExperimentSuspended: spec.suspend is set; no new trials start.
+	ExperimentSuspended ExperimentPhase = "Suspended"
+)
+
+// Experiment condition types and their reasons.
+const (
+	// ExperimentSucceededCondition surfaces when every trial has ended and
+	// failures stayed within maxFailedTrials.
+	ExperimentSucceededCondition = "Succeeded"
+	// ReasonAllTrialsEnded: every trial of the search space ran to an end.
+	ReasonAllTrialsEnded = "AllTrialsEnded"
+	// ReasonTrialsRemaining: trials are still to run or running.
+	ReasonTrialsRemaining = "TrialsRemaining"
+
+	// ExperimentFailedCondition surfaces when more than maxFailedTrials
+	// trials failed, or the search space cannot be run.
+	ExperimentFailedCondition = "Failed"
+	// ReasonMaxFailedTrialsExceeded: more trials failed than allowed.
+	ReasonMaxFailedTrialsExceeded = "MaxFailedTrialsExceeded"
+	// ReasonInvalidSearchSpace: the search space cannot be enumerated (an
+	// object written before validation existed, or a name collision).
+	ReasonInvalidSearchSpace = "InvalidSearchSpace"
+	// ReasonWithinFailureBudget: failures are within maxFailedTrials.
+	ReasonWithinFailureBudget = "WithinFailureBudget"
+
+	// ExperimentSuspendedCondition surfaces while spec.suspend is set.
+	ExperimentSuspendedCondition = "Suspended"
+	// ReasonSuspendedBySpec: spec.suspend is true.
+	ReasonSuspendedBySpec = "SuspendedBySpec"
+	// ReasonResumed: spec.suspend was cleared.
+	ReasonResumed = "Resumed"
+	// ReasonNotSuspended: spec.suspend is false and never was set.
+	ReasonNotSuspended = "NotSuspended"
+)
+
+// TrialCounts counts an Experiment's trials.
+type TrialCounts struct {
+	// total is how many trials the search space has: grid points times
+	// seed replicas.
+	// +optional
+	Total int32 `json:"total"`
+	// created is how many Trials exist.
+	// +optional
+	Created int32 `json:"created"`
+	// active is how many Trials have not ended.
+	// +optional
+	Active int32 `json:"active"`
+	// succeeded is how many Trials succeeded.
+	// +optional
+	Succeeded int32 `json:"succeeded"`
+	// failed is how many Trials failed.
+	// +optional
+	Failed int32 `json:"failed"`
+}
+
+// BestTrial is the trial with the best objective so far.
+type BestTrial struct {
+	// name of the Trial.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// index of the Trial in the search space.
+	// +required
+	Index int64 `json:"index"`
+	// parameters of the Trial.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Parameters []ParameterAssignment `json:"parameters,omitempty"`
+	// seed of the Trial.
+	// +required
+	Seed int64 `json:"seed"`
+	// objective is the Trial's objective value, a decimal string.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Objective string `json:"objective"`
+}
+
+// ExperimentStatus is the observed state of an Experiment. Everything but
+// startTime and completionTime is recomputed from the Trials on every pass.
+type ExperimentStatus struct {
+	// phase is a one-word summary: Pending, Running, Succeeded, Failed or
+	// Suspended.
+	// +optional
+	Phase ExperimentPhase `json:"phase,omitempty"`
+
+	// observedGeneration is the spec generation the status was computed
+	// from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Succeeded, Failed, Suspended.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// trials counts the Experiment's trials.
+	// +optional
+	Trials TrialCounts `json:"trials,omitzero"`
+
+	// bestTrial is the succeeded trial with the best objective; ties go to
+	// the lower index.
+	// +optional
+	BestTrial *BestTrial `json:"bestTrial,omitempty"`
+
+	// startTime is when the first trial was created.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the Experiment ended and no trial was active.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// specDigest is "sha256:<hex>" over every pinned input: the
+	// Experiment's fingerprint. Two Experiments with the same digest ran the
+	// same code on the same data with the same search space and seeds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	SpecDigest string `json:"specDigest,omitempty"`
+}
+
+// Experiment is a reproducible hyperparameter sweep: an image, a dataset, a
+// search space and seeds, all pinned, run as one Trial per point and seed.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=exp,categories=crucible
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Succeeded",type=integer,JSONPath=`.status.trials.succeeded`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.trials.failed`
+// +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.trials.total`
+// +kubebuilder:printcolumn:name="Best",type=string,JSONPath=`.status.bestTrial.objective`
+// +kubebuilder:printcolumn:name="Best Trial",type=string,JSONPath=`.status.bestTrial.name`,priority=1
+// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.specDigest`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 50",message="metadata.name must be at most 50 characters: Trial and Job names add a 13-character suffix and must fit in 63"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (lowercase letters, digits and '-'): it names Jobs and Pods"
+type Experiment struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec is the pinned description of the sweep.
+	// +required
+	Spec ExperimentSpec `json:"spec"`
+
+	// status is the observed state, written only by the operator.
+	// +optional
+	Status ExperimentStatus `json:"status,omitzero"`
+}
+
+// ExperimentList is a list of Experiments.
+//
+// +kubebuilder:object:root=true
+type ExperimentList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []Experiment `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Experiment{}, &ExperimentList{})
+}

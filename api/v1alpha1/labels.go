@@ -1,0 +1,38 @@
+package v1alpha1
+
+// Labels and annotations the operator sets on the objects it creates. They
+// are part of the API: users select on them with `kubectl get -l`, and the
+// operator's cache selects Jobs and Pods by them.
+const (
+	// ExperimentLabel is set on Trials, Jobs and Pods to the name of the
+	// Experiment they belong to.
+	ExperimentLabel = "crucible.dev/experiment"
+
+	// TrialLabel is set on Jobs and Pods to the name of the Trial they run.
+	// The operator's cache holds only Jobs and Pods that carry it.
+	TrialLabel = "crucible.dev/trial"
+
+	// TrialIndexAnnotation is set on Jobs and Pods to the Trial's index in
+	// the search space, for humans reading a Pod.
+	TrialIndexAnnotation = "crucible.dev/trial-index"
+)
+
+// Environment variables every trial container sees.
+const (
+	// EnvParamPrefix prefixes one variable per parameter: CRUCIBLE_PARAM_<NAME>,
+	// the name upper-cased.
+	EnvParamPrefix = "CRUCIBLE_PARAM_"
+	// EnvSeed holds the trial's seed as a decimal integer.
+	EnvSeed = "CRUCIBLE_SEED"
+	// EnvTrial holds the Trial's name.
+	EnvTrial = "CRUCIBLE_TRIAL"
+	// EnvExperiment holds the Experiment's name.
+	EnvExperiment = "CRUCIBLE_EXPERIMENT"
+	// EnvDatasetPath holds the path the dataset is mounted at, when there is one.
+	EnvDatasetPath = "CRUCIBLE_DATASET_PATH"
+)
+
+// TrainerContainerName is the name of the container the operator builds from
+// the Experiment's pinned fields. A podTemplate container of this name is
+// merged with it; its termination message carries the final metrics.
+const TrainerContainerName = "trainer"

@@ -1,0 +1,200 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ParameterAssignment is the value one parameter takes in one trial.
+type ParameterAssignment struct {
+	// name of the parameter.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// value of the parameter, as the trial sees it in CRUCIBLE_PARAM_<NAME>.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Value string `json:"value"`
+}
+
+// TrialSpec is the frozen record of one run: what it ran, on what, with
+// which parameters and seed. It never changes after creation.
+type TrialSpec struct {
+	// index of the trial in its Experiment's search space: point index
+	// times seeds.replicas plus replica.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Index int64 `json:"index"`
+
+	// parameters is the assignment of every parameter, in the order of the
+	// Experiment's search space.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Parameters []ParameterAssignment `json:"parameters,omitempty"`
+
+	// seed the trial runs with (CRUCIBLE_SEED).
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Seed int64 `json:"seed"`
+
+	// replica is which of the point's seed replicas this trial is.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Replica int32 `json:"replica,omitempty"`
+
+	// image is the trainer image, pinned by digest.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// datasetDigest is the content digest of the dataset, when there is one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	DatasetDigest string `json:"datasetDigest,omitempty"`
+
+	// experimentDigest is the specDigest of the Experiment that made this
+	// trial: the fingerprint of every pinned input.
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	ExperimentDigest string `json:"experimentDigest"`
+}
+
+// TrialPhase is a one-word summary of a Trial's state.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type TrialPhase string
+
+const (
+	// TrialPending: the Job exists but its Pod is not running yet.
+	TrialPending TrialPhase = "Pending"
+	// TrialRunning: the Pod is running.
+	TrialRunning TrialPhase = "Running"
+	// TrialSucceeded: the run exited 0 and reported the objective metric.
+	TrialSucceeded TrialPhase = "Succeeded"
+	// TrialFailed: the run failed; reason and message say why.
+	TrialFailed TrialPhase = "Failed"
+)
+
+// Trial condition types and reasons. A failed Trial's status.reason is one
+// of the failure reasons below.
+const (
+	// TrialSucceededCondition surfaces when the run ended: True if it
+	// succeeded, False with a failure reason if it failed.
+	TrialSucceededCondition = "Succeeded"
+
+	// ReasonMetricsRecorded: the run exited 0 and its metrics were read.
+	ReasonMetricsRecorded = "MetricsRecorded"
+	// ReasonMetricsMissing: the run exited 0 but reported no objective
+	// metric, or no termination message at all.
+	ReasonMetricsMissing = "MetricsMissing"
+	// ReasonMetricsMalformed: the termination message could not be read as
+	// a JSON object of finite numbers.
+	ReasonMetricsMalformed = "MetricsMalformed"
+	// ReasonExitCode: the trainer exited with a non-zero code.
+	ReasonExitCode = "ExitCode"
+	// ReasonOOMKilled: the trainer was killed for exceeding its memory limit.
+	ReasonOOMKilled = "OOMKilled"
+	// ReasonDeadlineExceeded: the Job ran past its activeDeadlineSeconds.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonPodFailed: the Job failed for another reason (eviction, a
+	// failed sidecar, a Pod deleted); the message has the details.
+	ReasonPodFailed = "PodFailed"
+	// ReasonJobMissing: the Trial's Job disappeared before the run ended.
+	ReasonJobMissing = "JobMissing"
+)
+
+// TrialStatus is the observed state of a Trial.
+type TrialStatus struct {
+	// phase is Pending, Running, Succeeded or Failed.
+	// +optional
+	Phase TrialPhase `json:"phase,omitempty"`
+
+	// observedGeneration is the spec generation the status was computed
+	// from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Succeeded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// jobName is the name of the Job that runs the trial.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	JobName string `json:"jobName,omitempty"`
+
+	// startTime is when the Job started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the run ended.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// metrics are the final metrics the run reported, as decimal strings.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Metrics map[string]string `json:"metrics,omitempty"`
+
+	// objective is the value of the Experiment's objective metric, a
+	// decimal string.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Objective string `json:"objective,omitempty"`
+
+	// reason is why the run failed, CamelCase: MetricsMissing,
+	// MetricsMalformed, ExitCode, OOMKilled, DeadlineExceeded, PodFailed,
+	// JobMissing.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+
+	// message says in a sentence why the run failed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// Trial is one run of an Experiment: one point of the search space with one
+// seed. It is created and owned by its Experiment and runs as one Job.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tr,categories=crucible
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Objective",type=string,JSONPath=`.status.objective`
+// +kubebuilder:printcolumn:name="Parameters",type=string,JSONPath=`.spec.parameters[*].value`
+// +kubebuilder:printcolumn:name="Seed",type=integer,JSONPath=`.spec.seed`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Trial struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec is the frozen record of the run.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a Trial's spec is the frozen record of a run and cannot change"
+	Spec TrialSpec `json:"spec"`
+
+	// status is the observed state, written only by the operator.
+	// +optional
+	Status TrialStatus `json:"status,omitzero"`
+}
+
+// TrialList is a list of Trials.
+//
+// +kubebuilder:object:root=true
+type TrialList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []Trial `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Trial{}, &TrialList{})
+}
