@@ -25,18 +25,11 @@ const (
 // after creation except parallelism, maxFailedTrials and suspend: a changed
 // pin is a new Experiment, not silent drift.
 //
-// +kubebuilder:validation:XValidation:rule="self.image == oldSelf.image",fieldPath=".image",message="image is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?command == oldSelf.?command",fieldPath=".command",message="command is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?args == oldSelf.?args",fieldPath=".args",message="args is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?env == oldSelf.?env",fieldPath=".env",message="env is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?resources == oldSelf.?resources",fieldPath=".resources",message="resources is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?podTemplate == oldSelf.?podTemplate",fieldPath=".podTemplate",message="podTemplate is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?dataset == oldSelf.?dataset",fieldPath=".dataset",message="dataset is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?parameters == oldSelf.?parameters",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?search == oldSelf.?search",fieldPath=".search",message="search is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.?seeds == oldSelf.?seeds",fieldPath=".seeds",message="seeds is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule="self.objective == oldSelf.objective",fieldPath=".objective",message="objective is immutable: a changed pin is a new Experiment"
-// +kubebuilder:validation:XValidation:rule=`cel.bind(s, self.?parameters.orValue([]).map(p, has(p.values) ? size(p.values) : has(p.int) ? (p.int.max - p.int.min) / p.int.step + 1 : has(p.float) ? int(p.float.steps) : 1) + [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], cel.bind(c1, s[0] > 100000 ? 100001 : s[0], cel.bind(c2, c1 * s[1] > 100000 ? 100001 : c1 * s[1], cel.bind(c3, c2 * s[2] > 100000 ? 100001 : c2 * s[2], cel.bind(c4, c3 * s[3] > 100000 ? 100001 : c3 * s[3], cel.bind(c5, c4 * s[4] > 100000 ? 100001 : c4 * s[4], cel.bind(c6, c5 * s[5] > 100000 ? 100001 : c5 * s[5], cel.bind(c7, c6 * s[6] > 100000 ? 100001 : c6 * s[6], cel.bind(c8, c7 * s[7] > 100000 ? 100001 : c7 * s[7], cel.bind(c9, c8 * s[8] > 100000 ? 100001 : c8 * s[8], cel.bind(c10, c9 * s[9] > 100000 ? 100001 : c9 * s[9], cel.bind(c11, c10 * s[10] > 100000 ? 100001 : c10 * s[10], cel.bind(c12, c11 * s[11] > 100000 ? 100001 : c11 * s[11], cel.bind(c13, c12 * s[12] > 100000 ? 100001 : c12 * s[12], cel.bind(c14, c13 * s[13] > 100000 ? 100001 : c13 * s[13], cel.bind(c15, c14 * s[14] > 100000 ? 100001 : c14 * s[14], cel.bind(c16, c15 * s[15] > 100000 ? 100001 : c15 * s[15], c16 * int(self.?seeds.replicas.orValue(1)) <= 100000))))))))))))))))))`,fieldPath=".parameters",message="the search space has more than 100000 trials (grid points times seeds.replicas); split the sweep or coarsen the grid"
+// +kubebuilder:validation:XValidation:rule="has(self.command) == has(oldSelf.command)",fieldPath=".command",message="command is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="has(self.args) == has(oldSelf.args)",fieldPath=".args",message="args is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="has(self.env) == has(oldSelf.env)",fieldPath=".env",message="env is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="has(self.dataset) == has(oldSelf.dataset)",fieldPath=".dataset",message="dataset is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="has(self.parameters) == has(oldSelf.parameters)",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
 type ExperimentSpec struct {
 	// image is the trainer's container image, pinned by digest:
 	// "<repository>@sha256:<64 hex digits>". A tag alone is refused, because
@@ -45,6 +38,7 @@ type ExperimentSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[^@ ]+@sha256:[a-f0-9]{64}$')",message="image must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="image is immutable: a changed pin is a new Experiment"
 	Image string `json:"image"`
 
 	// command is the trainer's entrypoint; the image's own when empty.
@@ -52,6 +46,7 @@ type ExperimentSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="command is immutable: a changed pin is a new Experiment"
 	Command []string `json:"command,omitempty"`
 
 	// args are the trainer's arguments. Kubernetes expands $(VAR) references,
@@ -60,17 +55,24 @@ type ExperimentSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="args is immutable: a changed pin is a new Experiment"
 	Args []string `json:"args,omitempty"`
 
 	// env is added to the trainer's environment, after the CRUCIBLE_*
-	// variables, so it may refer to them with $(VAR).
+	// variables, so it may refer to them with $(VAR). Values are literal:
+	// they are part of the pinned record. Secrets (an experiment tracker's
+	// API key) belong in the podTemplate's trainer container, whose env may
+	// use valueFrom.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
-	Env []corev1.EnvVar `json:"env,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="env is immutable: a changed pin is a new Experiment"
+	Env []EnvVar `json:"env,omitempty"`
 
-	// resources are the trainer container's requests and limits.
+	// resources are the trainer container's requests and limits. They
+	// cannot change after creation (enforced by the ValidatingAdmissionPolicy
+	// in config/policy).
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
@@ -80,36 +82,40 @@ type ExperimentSpec struct {
 	// image, command, args, env and resources; those fields win. Every image
 	// in it must be pinned by digest.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || self.spec.containers.all(c, !has(c.image) || c.image.matches('^[^@ ]+@sha256:[a-f0-9]{64}$'))",message="every container image in podTemplate must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
-	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.initContainers) || self.spec.initContainers.all(c, has(c.image) && c.image.matches('^[^@ ]+@sha256:[a-f0-9]{64}$'))",message="every init container image in podTemplate must be pinned by digest: <repository>@sha256:<64 lowercase hex digits>"
 	PodTemplate *corev1.PodTemplateSpec `json:"podTemplate,omitempty"`
 
 	// dataset is the data every trial reads, pinned by version and content
 	// digest and mounted read-only.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="dataset is immutable: a changed pin is a new Experiment"
 	Dataset *DatasetSpec `json:"dataset,omitempty"`
 
 	// parameters is the search space. Every grid point runs once per seed
 	// replica. An empty search space is one point: the run repeated for
-	// every seed.
+	// every seed. Grid points times seeds.replicas may be at most 100000
+	// (enforced by the ValidatingAdmissionPolicy in config/policy).
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="parameters is immutable: a changed pin is a new Experiment"
 	Parameters []ParameterSpec `json:"parameters,omitempty"`
 
 	// search says how points are drawn from the space.
 	// +optional
 	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="search is immutable: a changed pin is a new Experiment"
 	Search SearchSpec `json:"search,omitzero"`
 
 	// seeds says which seeds every point runs with.
 	// +optional
 	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="seeds is immutable: a changed pin is a new Experiment"
 	Seeds SeedSpec `json:"seeds,omitzero"`
 
 	// objective is the metric that ranks trials.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="objective is immutable: a changed pin is a new Experiment"
 	Objective ObjectiveSpec `json:"objective"`
 
 	// parallelism is the most trials that run at once. It may be changed
@@ -134,6 +140,20 @@ type ExperimentSpec struct {
 	// +optional
 	// +kubebuilder:default=false
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// EnvVar is a literal environment variable of the trainer.
+type EnvVar struct {
+	// name of the variable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z][-._a-zA-Z0-9]*$`
+	Name string `json:"name"`
+	// value of the variable; $(VAR) references are expanded.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Value string `json:"value,omitempty"`
 }
 
 // DatasetSpec pins a dataset by name, version and content digest.

@@ -19,8 +19,9 @@ type ParameterAssignment struct {
 // TrialSpec is the frozen record of one run: what it ran, on what, with
 // which parameters and seed. It never changes after creation.
 type TrialSpec struct {
-	// index of the trial in its Experiment's search space: point index
-	// times seeds.replicas plus replica.
+	// index of the trial in its Experiment's search space: replica times
+	// the number of grid points plus the point's index, so the first pass
+	// over the grid runs every point with the base seed.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	Index int64 `json:"index"`

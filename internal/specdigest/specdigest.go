@@ -1,0 +1,248 @@
+package specdigest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	corev1 "k8s.io/api/core/v1"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+)
+
+// version is hashed before the encoding. It names the encoding, and changes
+// only with a conscious decision to change every digest.
+const version = "crucible.dev/spec-digest/v1\n"
+
+// prefix starts every digest: the hash function.
+const prefix = "sha256:"
+
+// Defaults the CRD applies, which the digest fills in so that a manifest
+// that spells them out and one that leaves them out have the same digest.
+const (
+	defaultMountPath = "/data"
+	defaultStep      = 1
+	defaultReplicas  = 1
+)
+
+// Compute returns "sha256:<64 hex digits>" over every pinned input of an
+// Experiment: image, command, args, env, resources, podTemplate, dataset,
+// parameters, search, seeds and objective. It excludes what may change while
+// an Experiment runs (parallelism, maxFailedTrials, suspend) and all of
+// metadata and status.
+//
+// The digest is canonical and stable across operator versions; see the
+// package documentation for the encoding.
+func Compute(spec *crucible.ExperimentSpec) (string, error) {
+	b, err := canonical(spec)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(version))
+	h.Write(b)
+	return prefix + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// canonical returns the canonical JSON encoding of spec's pinned fields.
+func canonical(spec *crucible.ExperimentSpec) ([]byte, error) {
+	if spec == nil {
+		return nil, errors.New("the Experiment has no spec")
+	}
+	p := pin(spec.DeepCopy())
+	canonicalQuantities(reflect.ValueOf(p))
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the Experiment's pinned fields: %w", err)
+	}
+	return canonicalJSON(raw)
+}
+
+// pinned lists the fields of an ExperimentSpec that the digest covers, with
+// their JSON names spelled out here so that the digest does not depend on
+// the API types' tags. Optional fields are omitempty, so a field added later
+// and left unset leaves old digests unchanged.
+type pinned struct {
+	Image       string                       `json:"image"`
+	Command     []string                     `json:"command,omitempty"`
+	Args        []string                     `json:"args,omitempty"`
+	Env         []envVar                     `json:"env,omitempty"`
+	Resources   *corev1.ResourceRequirements `json:"resources,omitempty"`
+	PodTemplate *corev1.PodTemplateSpec      `json:"podTemplate,omitempty"`
+	Dataset     *dataset                     `json:"dataset,omitempty"`
+	Parameters  []parameter                  `json:"parameters,omitempty"`
+	Search      search                       `json:"search"`
+	Seeds       seeds                        `json:"seeds"`
+	Objective   objective                    `json:"objective"`
+}
+
+type envVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+type dataset struct {
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	Digest    string        `json:"digest"`
+	Source    datasetSource `json:"source"`
+	MountPath string        `json:"mountPath"`
+}
+
+type datasetSource struct {
+	PersistentVolumeClaim *pvcSource   `json:"persistentVolumeClaim,omitempty"`
+	Image                 *imageSource `json:"image,omitempty"`
+}
+
+type pvcSource struct {
+	ClaimName string `json:"claimName"`
+	SubPath   string `json:"subPath,omitempty"`
+}
+
+type imageSource struct {
+	Reference string `json:"reference"`
+}
+
+type parameter struct {
+	Name   string      `json:"name"`
+	Values []string    `json:"values,omitempty"`
+	Int    *intRange   `json:"int,omitempty"`
+	Float  *floatRange `json:"float,omitempty"`
+}
+
+type intRange struct {
+	Min  int64 `json:"min"`
+	Max  int64 `json:"max"`
+	Step int64 `json:"step"`
+}
+
+type floatRange struct {
+	Min   string `json:"min"`
+	Max   string `json:"max"`
+	Steps int32  `json:"steps"`
+	Scale string `json:"scale"`
+}
+
+type search struct {
+	Algorithm string `json:"algorithm"`
+}
+
+type seeds struct {
+	Base     int64 `json:"base"`
+	Replicas int32 `json:"replicas"`
+}
+
+type objective struct {
+	Metric string `json:"metric"`
+	Goal   string `json:"goal"`
+}
+
+// pin lists spec's pinned fields, filling in the CRD's defaults and
+// spelling float bounds canonically. The result shares spec's lists.
+func pin(spec *crucible.ExperimentSpec) *pinned {
+	p := &pinned{
+		Image:       spec.Image,
+		Command:     spec.Command,
+		Args:        spec.Args,
+		Resources:   spec.Resources,
+		PodTemplate: spec.PodTemplate,
+		Search:      search{Algorithm: string(spec.Search.Algorithm)},
+		Seeds:       seeds{Base: spec.Seeds.Base, Replicas: spec.Seeds.Replicas},
+		Objective:   objective{Metric: spec.Objective.Metric, Goal: string(spec.Objective.Goal)},
+	}
+	for _, e := range spec.Env {
+		p.Env = append(p.Env, envVar{Name: e.Name, Value: e.Value})
+	}
+	if p.Search.Algorithm == "" {
+		p.Search.Algorithm = string(crucible.SearchGrid)
+	}
+	if p.Seeds.Replicas == 0 {
+		p.Seeds.Replicas = defaultReplicas
+	}
+	if d := spec.Dataset; d != nil {
+		p.Dataset = &dataset{Name: d.Name, Version: d.Version, Digest: d.Digest, MountPath: d.MountPath}
+		if p.Dataset.MountPath == "" {
+			p.Dataset.MountPath = defaultMountPath
+		}
+		if s := d.Source.PersistentVolumeClaim; s != nil {
+			p.Dataset.Source.PersistentVolumeClaim = &pvcSource{ClaimName: s.ClaimName, SubPath: s.SubPath}
+		}
+		if s := d.Source.Image; s != nil {
+			p.Dataset.Source.Image = &imageSource{Reference: s.Reference}
+		}
+	}
+	for _, sp := range spec.Parameters {
+		q := parameter{Name: sp.Name, Values: sp.Values}
+		if r := sp.Int; r != nil {
+			q.Int = &intRange{Min: r.Min, Max: r.Max, Step: r.Step}
+			if q.Int.Step == 0 {
+				q.Int.Step = defaultStep
+			}
+		}
+		if r := sp.Float; r != nil {
+			q.Float = &floatRange{Min: canonicalDecimal(r.Min), Max: canonicalDecimal(r.Max), Steps: r.Steps, Scale: string(r.Scale)}
+			if q.Float.Scale == "" {
+				q.Float.Scale = string(crucible.ScaleLinear)
+			}
+		}
+		p.Parameters = append(p.Parameters, q)
+	}
+	return p
+}
+
+// canonicalJSON re-encodes a JSON document with sorted object keys, numbers
+// as they were written, no HTML escaping, and without the object members
+// whose value is null, {} or [] (after their own members are dropped).
+// Array elements are kept, whatever their value: their position counts.
+func canonicalJSON(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decoding the Experiment's pinned fields: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(prune(v)); err != nil {
+		return nil, fmt.Errorf("encoding the Experiment's pinned fields: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// prune drops null, {} and [] members from the objects in v.
+func prune(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, m := range v {
+			m = prune(m)
+			if empty(m) {
+				delete(v, k)
+				continue
+			}
+			v[k] = m
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = prune(e)
+		}
+	}
+	return v
+}
+
+// empty reports whether v is null, {} or [].
+func empty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(v) == 0
+	case []any:
+		return len(v) == 0
+	}
+	return false
+}
