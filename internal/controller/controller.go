@@ -1,0 +1,71 @@
+// Package controller wires the Experiment and Trial controllers, their cache
+// indexes and their cache selection into a manager. The manager binary and
+// the integration tests both go through it, so tests run the production
+// wiring.
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/controller/experiment"
+	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/trial"
+)
+
+// Options configures the controllers.
+type Options struct {
+	// ExperimentWorkers is how many Experiments are reconciled at once.
+	ExperimentWorkers int
+	// TrialWorkers is how many Trials are reconciled at once.
+	TrialWorkers int
+	// Clock is where controllers read time; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// Setup registers the cache indexes and both controllers with mgr.
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	if err := experiment.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-experiment"),
+		experiment.WithConcurrency(max(1, o.ExperimentWorkers)), experiment.WithClock(o.Clock)).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Experiment controller: %w", err)
+	}
+	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
+		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock)).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Trial controller: %w", err)
+	}
+	return nil
+}
+
+// CacheOptions keeps in memory only the Jobs and Pods the operator made,
+// not every Job and Pod of the cluster, and drops managedFields from every
+// cached object.
+func CacheOptions() cache.Options {
+	ours, err := labels.NewRequirement(crucible.TrialLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key: cannot fail
+	}
+	selector := labels.NewSelector().Add(*ours)
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Label: selector},
+			&corev1.Pod{}:  {Label: selector},
+		},
+	}
+}

@@ -1,0 +1,277 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/monitoring"
+	"github.com/crucible-dev/crucible/internal/searchspace"
+	"github.com/crucible-dev/crucible/internal/specdigest"
+)
+
+// ControllerName names the controller in logs, metrics and events.
+const ControllerName = "experiment"
+
+// Event reasons, emitted on transitions only.
+const (
+	EventStarted   = "Started"
+	EventSucceeded = "Succeeded"
+	EventFailed    = "Failed"
+	EventSuspended = "Suspended"
+	EventResumed   = "Resumed"
+)
+
+// maxParallelCreates bounds the Trial creates in flight from one pass.
+const maxParallelCreates = 16
+
+// Reconciler reconciles Experiments.
+type Reconciler struct {
+	client   client.Client
+	recorder events.EventRecorder
+	clock    clock.PassiveClock
+	workers  int
+}
+
+// Option configures a Reconciler.
+type Option func(*Reconciler)
+
+// WithClock sets the clock the reconciler reads time from.
+func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clock = c } }
+
+// WithConcurrency sets how many Experiments are reconciled at once.
+func WithConcurrency(n int) Option { return func(r *Reconciler) { r.workers = n } }
+
+// NewReconciler returns an Experiment reconciler.
+func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
+	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// +kubebuilder:rbac:groups=crucible.dev,resources=experiments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=crucible.dev,resources=experiments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=crucible.dev,resources=experiments/finalizers,verbs=update
+// +kubebuilder:rbac:groups=crucible.dev,resources=trials,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the reconciler with mgr. The indexes of package
+// index must be registered first.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		For(&crucible.Experiment{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		// A Trial's spec never changes: only its status and its deletion
+		// matter to the Experiment.
+		Owns(&crucible.Trial{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers}).
+		Complete(r)
+}
+
+// Reconcile brings one Experiment's Trials and status in line with its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	exp := &crucible.Experiment{}
+	if err := r.client.Get(ctx, req.NamespacedName, exp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp))
+	ctx = ctrl.LoggerInto(ctx, log)
+	if !exp.DeletionTimestamp.IsZero() {
+		// Trials, Jobs and Pods go by garbage collection of their owner.
+		return ctrl.Result{}, nil
+	}
+
+	before := exp.DeepCopy()
+	defer func() {
+		if retErr != nil {
+			monitoring.ReconcileErrors.WithLabelValues(ControllerName).Inc()
+		}
+		retErr = errors.Join(retErr, r.writeStatus(ctx, before, exp, retErr == nil))
+	}()
+	return ctrl.Result{}, r.reconcile(ctx, exp)
+}
+
+// reconcile runs the phases of one pass on exp, which it changes in memory
+// only; Reconcile writes the status once at the end.
+func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) error {
+	now := metav1.NewTime(r.clock.Now())
+
+	digest, err := specdigest.Compute(&exp.Spec)
+	if err != nil {
+		return fmt.Errorf("computing the spec digest: %w", err)
+	}
+	exp.Status.SpecDigest = digest
+
+	space, err := searchspace.New(&exp.Spec)
+	if err != nil {
+		setInvalidCondition(exp, err, now)
+		setPhase(exp)
+		return nil // terminal: retrying cannot help
+	}
+
+	var trials crucible.TrialList
+	if err := r.client.List(ctx, &trials, client.InNamespace(exp.Namespace),
+		client.MatchingFields{index.TrialOwnerKey: string(exp.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing Trials: %w", err)
+	}
+	obs := observe(trials.Items, space.Len(), exp.Spec.Objective.Goal)
+
+	// Decide the failure budget before creating: a spent budget means no
+	// new trials.
+	setFailedCondition(exp, obs, now)
+	createErr := r.createTrials(ctx, exp, space, &obs, digest, now)
+	if errors.Is(createErr, errNameCollision) {
+		setInvalidCondition(exp, createErr, now)
+		createErr = nil
+	}
+
+	setCounts(&exp.Status, space.Len(), obs)
+	setBestTrial(&exp.Status, obs)
+	setSucceededCondition(exp, space.Len(), obs, now)
+	setSuspendedCondition(exp, now)
+	setPhase(exp)
+	setTimes(&exp.Status, now)
+	return createErr
+}
+
+// createTrials creates the lowest-index missing Trials while fewer than
+// parallelism are active. Names are deterministic, so a Trial created by an
+// earlier pass that the cache does not show yet is refused with
+// AlreadyExists and counted as created, never run twice.
+func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment, space *searchspace.Space,
+	obs *observation, digest string, now metav1.Time) error {
+	if isTerminal(&exp.Status) || exp.Spec.Suspend {
+		return nil
+	}
+	slots := int(exp.Spec.Parallelism - obs.active)
+	if slots <= 0 {
+		return nil
+	}
+	indices := obs.indices.missing(space.Len(), slots)
+	if len(indices) == 0 {
+		return nil
+	}
+
+	var (
+		mu      sync.Mutex
+		errs    []error
+		created int32
+	)
+	workqueue.ParallelizeUntil(ctx, min(maxParallelCreates, len(indices)), len(indices), func(i int) {
+		err := r.createTrial(ctx, exp, space, indices[i], digest)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		created++
+		obs.indices.add(indices[i])
+	})
+	obs.created += created
+	obs.active += created
+	if created > 0 {
+		ctrl.LoggerFrom(ctx).V(2).Info("created trials", "count", created, "active", obs.active)
+	}
+	return errors.Join(errs...)
+}
+
+// errNameCollision means two points of the search space hash to one name.
+var errNameCollision = errors.New("trial name collision")
+
+func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, space *searchspace.Space, i int64, digest string) error {
+	point, err := space.Trial(i)
+	if err != nil {
+		return err
+	}
+	trial := newTrial(exp, point, digest)
+	err = r.client.Create(ctx, trial)
+	switch {
+	case err == nil:
+		monitoring.TrialsCreated.Inc()
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		// Either the cache lags behind an earlier create (fine), or another
+		// point hashes to the same name (never silently skip a point).
+		existing := &crucible.Trial{}
+		if getErr := r.client.Get(ctx, client.ObjectKeyFromObject(trial), existing); getErr != nil {
+			return client.IgnoreNotFound(getErr)
+		}
+		if existing.Spec.Index != i {
+			return fmt.Errorf("%w: index %d and index %d are both named %s", errNameCollision, i, existing.Spec.Index, trial.Name)
+		}
+		return nil
+	default:
+		return fmt.Errorf("creating Trial %s (index %d): %w", trial.Name, i, err)
+	}
+}
+
+// writeStatus patches the status when it changed, then emits events for the
+// transitions it recorded. observedGeneration advances only on a pass
+// without errors.
+func (r *Reconciler) writeStatus(ctx context.Context, before, exp *crucible.Experiment, clean bool) error {
+	if clean {
+		exp.Status.ObservedGeneration = exp.Generation
+	}
+	if equality.Semantic.DeepEqual(before.Status, exp.Status) {
+		return nil
+	}
+	if err := r.client.Status().Patch(ctx, exp, client.MergeFrom(before)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	r.emitEvents(before, exp)
+	return nil
+}
+
+func (r *Reconciler) emitEvents(before, exp *crucible.Experiment) {
+	if before.Status.Trials.Created == 0 && exp.Status.Trials.Created > 0 {
+		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventStarted, "CreateTrials",
+			"started %d of %d trials", exp.Status.Trials.Created, exp.Status.Trials.Total)
+	}
+	if before.Status.Phase == exp.Status.Phase {
+		return
+	}
+	switch exp.Status.Phase {
+	case crucible.ExperimentSucceeded:
+		best := "no trial reported the objective"
+		if b := exp.Status.BestTrial; b != nil {
+			best = fmt.Sprintf("best trial %s with %s=%s", b.Name, exp.Spec.Objective.Metric, b.Objective)
+		}
+		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventSucceeded, "Complete",
+			"%d trials succeeded, %d failed; %s", exp.Status.Trials.Succeeded, exp.Status.Trials.Failed, best)
+	case crucible.ExperimentFailed:
+		msg := ""
+		if c := meta.FindStatusCondition(exp.Status.Conditions, crucible.ExperimentFailedCondition); c != nil {
+			msg = c.Message
+		}
+		r.recorder.Eventf(exp, nil, corev1.EventTypeWarning, EventFailed, "Fail", "%s", msg)
+	case crucible.ExperimentSuspended:
+		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventSuspended, "Suspend",
+			"suspended with %d trials active", exp.Status.Trials.Active)
+	default:
+		if before.Status.Phase == crucible.ExperimentSuspended {
+			r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventResumed, "Resume", "resumed")
+		}
+	}
+}

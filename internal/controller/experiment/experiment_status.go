@@ -1,0 +1,250 @@
+package experiment
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/metrics"
+)
+
+// maxMessageLength bounds condition messages.
+const maxMessageLength = 512
+
+// observation is what one pass saw of an Experiment's Trials.
+type observation struct {
+	created, active, succeeded, failed int32
+	// best is the succeeded Trial with the best objective, ties to the
+	// lower index. It points into the cache: read only.
+	best *crucible.Trial
+	// indices has a bit set for every index of the search space that has a
+	// Trial.
+	indices indexSet
+}
+
+// observe counts trials and finds the best one. trials come from the cache
+// and are not modified.
+func observe(trials []crucible.Trial, total int64, goal crucible.Goal) observation {
+	obs := observation{indices: newIndexSet(total)}
+	minimize := goal != crucible.GoalMaximize
+	for i := range trials {
+		t := &trials[i]
+		obs.created++
+		obs.indices.add(t.Spec.Index)
+		switch t.Status.Phase {
+		case crucible.TrialSucceeded:
+			obs.succeeded++
+			if t.Status.Objective == "" {
+				continue
+			}
+			if obs.best == nil || metrics.Better(t.Status.Objective, obs.best.Status.Objective, minimize) ||
+				(t.Status.Objective == obs.best.Status.Objective && t.Spec.Index < obs.best.Spec.Index) {
+				obs.best = t
+			}
+		case crucible.TrialFailed:
+			obs.failed++
+		default:
+			obs.active++
+		}
+	}
+	return obs
+}
+
+// isTerminal reports whether the Experiment has ended: it succeeded or
+// failed. Both are final: later changes to the spec do not revive it.
+func isTerminal(status *crucible.ExperimentStatus) bool {
+	return meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentSucceededCondition) ||
+		meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentFailedCondition)
+}
+
+// setCounts writes the trial counts.
+func setCounts(status *crucible.ExperimentStatus, total int64, obs observation) {
+	status.Trials = crucible.TrialCounts{
+		Total:     int32(total),
+		Created:   obs.created,
+		Active:    obs.active,
+		Succeeded: obs.succeeded,
+		Failed:    obs.failed,
+	}
+}
+
+// setBestTrial writes the best trial, or clears it when no trial succeeded
+// with an objective.
+func setBestTrial(status *crucible.ExperimentStatus, obs observation) {
+	if obs.best == nil {
+		status.BestTrial = nil
+		return
+	}
+	b := obs.best
+	status.BestTrial = &crucible.BestTrial{
+		Name:       b.Name,
+		Index:      b.Spec.Index,
+		Parameters: append([]crucible.ParameterAssignment(nil), b.Spec.Parameters...),
+		Seed:       b.Spec.Seed,
+		Objective:  b.Status.Objective,
+	}
+}
+
+// setFailedCondition sets Failed to True once more trials failed than
+// maxFailedTrials allows. Once True it stays True.
+func setFailedCondition(exp *crucible.Experiment, obs observation, now metav1.Time) {
+	status := &exp.Status
+	if meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentFailedCondition) {
+		return
+	}
+	cond := metav1.Condition{
+		Type:               crucible.ExperimentFailedCondition,
+		Status:             metav1.ConditionFalse,
+		Reason:             crucible.ReasonWithinFailureBudget,
+		Message:            fmt.Sprintf("%d of at most %d trials failed", obs.failed, exp.Spec.MaxFailedTrials),
+		ObservedGeneration: exp.Generation,
+		LastTransitionTime: now,
+	}
+	if obs.failed > exp.Spec.MaxFailedTrials {
+		cond.Status = metav1.ConditionTrue
+		cond.Reason = crucible.ReasonMaxFailedTrialsExceeded
+		cond.Message = fmt.Sprintf("%d trials failed, more than maxFailedTrials (%d): no new trials start; %d running trials finish and are recorded",
+			obs.failed, exp.Spec.MaxFailedTrials, obs.active)
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+}
+
+// setInvalidCondition marks an Experiment whose search space cannot be run
+// as Failed.
+func setInvalidCondition(exp *crucible.Experiment, err error, now metav1.Time) {
+	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
+		Type:               crucible.ExperimentFailedCondition,
+		Status:             metav1.ConditionTrue,
+		Reason:             crucible.ReasonInvalidSearchSpace,
+		Message:            truncate(err.Error()),
+		ObservedGeneration: exp.Generation,
+		LastTransitionTime: now,
+	})
+}
+
+// setSucceededCondition sets Succeeded to True once every trial of the
+// search space has ended within the failure budget. Once True it stays True.
+func setSucceededCondition(exp *crucible.Experiment, total int64, obs observation, now metav1.Time) {
+	status := &exp.Status
+	if meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentSucceededCondition) {
+		return
+	}
+	cond := metav1.Condition{
+		Type:               crucible.ExperimentSucceededCondition,
+		Status:             metav1.ConditionFalse,
+		Reason:             crucible.ReasonTrialsRemaining,
+		Message:            fmt.Sprintf("%d of %d trials ended, %d active", obs.succeeded+obs.failed, total, obs.active),
+		ObservedGeneration: exp.Generation,
+		LastTransitionTime: now,
+	}
+	if failed := meta.FindStatusCondition(status.Conditions, crucible.ExperimentFailedCondition); failed != nil && failed.Status == metav1.ConditionTrue {
+		cond.Reason = failed.Reason
+		cond.Message = "the Experiment failed: " + failed.Message
+	} else if int64(obs.created) == total && obs.active == 0 {
+		cond.Status = metav1.ConditionTrue
+		cond.Reason = crucible.ReasonAllTrialsEnded
+		cond.Message = fmt.Sprintf("all %d trials ended: %d succeeded, %d failed", total, obs.succeeded, obs.failed)
+	}
+	cond.Message = truncate(cond.Message)
+	meta.SetStatusCondition(&status.Conditions, cond)
+}
+
+// setSuspendedCondition mirrors spec.suspend.
+func setSuspendedCondition(exp *crucible.Experiment, now metav1.Time) {
+	cond := metav1.Condition{
+		Type:               crucible.ExperimentSuspendedCondition,
+		Status:             metav1.ConditionFalse,
+		Reason:             crucible.ReasonNotSuspended,
+		Message:            "spec.suspend is false",
+		ObservedGeneration: exp.Generation,
+		LastTransitionTime: now,
+	}
+	prev := meta.FindStatusCondition(exp.Status.Conditions, crucible.ExperimentSuspendedCondition)
+	switch {
+	case exp.Spec.Suspend:
+		cond.Status = metav1.ConditionTrue
+		cond.Reason = crucible.ReasonSuspendedBySpec
+		cond.Message = "spec.suspend is true: no new trials start; running trials finish"
+	case prev != nil && (prev.Status == metav1.ConditionTrue || prev.Reason == crucible.ReasonResumed):
+		cond.Reason = crucible.ReasonResumed
+		cond.Message = "spec.suspend was cleared: trials start again"
+	}
+	meta.SetStatusCondition(&exp.Status.Conditions, cond)
+}
+
+// setPhase summarises the conditions and counts in one word.
+func setPhase(exp *crucible.Experiment) {
+	status := &exp.Status
+	switch {
+	case meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentFailedCondition):
+		status.Phase = crucible.ExperimentFailed
+	case meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentSucceededCondition):
+		status.Phase = crucible.ExperimentSucceeded
+	case exp.Spec.Suspend:
+		status.Phase = crucible.ExperimentSuspended
+	case status.Trials.Created == 0:
+		status.Phase = crucible.ExperimentPending
+	default:
+		status.Phase = crucible.ExperimentRunning
+	}
+}
+
+// setTimes records when the first trial was created and when the
+// Experiment ended with no trial left running.
+func setTimes(status *crucible.ExperimentStatus, now metav1.Time) {
+	if status.StartTime == nil && status.Trials.Created > 0 {
+		status.StartTime = &now
+	}
+	if status.CompletionTime == nil && isTerminal(status) && status.Trials.Active == 0 {
+		status.CompletionTime = &now
+	}
+}
+
+func truncate(s string) string {
+	if len(s) <= maxMessageLength {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxMessageLength-3], "") + "..."
+}
+
+// indexSet is a bitset of search-space indices.
+type indexSet []uint64
+
+func newIndexSet(n int64) indexSet {
+	return make(indexSet, (n+63)/64)
+}
+
+func (s indexSet) add(i int64) {
+	if i >= 0 && i/64 < int64(len(s)) {
+		s[i/64] |= 1 << (uint(i) % 64)
+	}
+}
+
+func (s indexSet) has(i int64) bool {
+	return i >= 0 && i/64 < int64(len(s)) && s[i/64]&(1<<(uint(i)%64)) != 0
+}
+
+// missing returns up to n indices below total that have no Trial, lowest
+// first.
+func (s indexSet) missing(total int64, n int) []int64 {
+	var out []int64
+	for w := range s {
+		free := ^s[w]
+		for free != 0 && len(out) < n {
+			i := int64(w)*64 + int64(bits.TrailingZeros64(free))
+			if i >= total {
+				return out
+			}
+			out = append(out, i)
+			free &= free - 1
+		}
+		if len(out) == n {
+			break
+		}
+	}
+	return out
+}

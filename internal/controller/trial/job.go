@@ -1,0 +1,178 @@
+package trial
+
+import (
+	"maps"
+	"strconv"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+)
+
+// datasetVolumeName names the volume the dataset is mounted from.
+const datasetVolumeName = "crucible-dataset"
+
+// newJobForTrial builds the Job that runs trial, from exp's pinned fields.
+// It is a pure function: the same Experiment and Trial give the same Job.
+func newJobForTrial(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
+	var template corev1.PodTemplateSpec
+	if exp.Spec.PodTemplate != nil {
+		exp.Spec.PodTemplate.DeepCopyInto(&template)
+	}
+	labels := map[string]string{
+		crucible.ExperimentLabel: exp.Name,
+		crucible.TrialLabel:      trial.Name,
+	}
+	annotations := map[string]string{crucible.TrialIndexAnnotation: strconv.FormatInt(trial.Spec.Index, 10)}
+	template.Labels = mergeMaps(template.Labels, labels)
+	template.Annotations = mergeMaps(template.Annotations, annotations)
+
+	spec := &template.Spec
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}
+	}
+
+	trainer := trainerContainer(exp, trial)
+	merged := false
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == crucible.TrainerContainerName {
+			spec.Containers[i] = mergeTrainer(spec.Containers[i], trainer)
+			merged = true
+			break
+		}
+	}
+	if !merged {
+		spec.Containers = append([]corev1.Container{trainer}, spec.Containers...)
+	}
+
+	if ds := exp.Spec.Dataset; ds != nil {
+		spec.Volumes = append(spec.Volumes, datasetVolume(ds))
+	}
+
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        trial.Name,
+			Namespace:   trial.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
+			OwnerReferences: []metav1.OwnerReference{
+				*metav1.NewControllerRef(trial, crucible.GroupVersion.WithKind("Trial")),
+			},
+		},
+		Spec: batchv1.JobSpec{
+			// A trial runs once: a retry with the same seed is a new run
+			// the record would not show.
+			BackoffLimit: ptr.To[int32](0),
+			Parallelism:  ptr.To[int32](1),
+			Completions:  ptr.To[int32](1),
+			// Count a Pod as failed only once it has stopped, so a
+			// terminating trainer is never overlapped by a second one.
+			PodReplacementPolicy: ptr.To(batchv1.Failed),
+			Template:             template,
+		},
+	}
+}
+
+// trainerContainer builds the container that runs the trainer.
+func trainerContainer(exp *crucible.Experiment, trial *crucible.Trial) corev1.Container {
+	c := corev1.Container{
+		Name:    crucible.TrainerContainerName,
+		Image:   exp.Spec.Image,
+		Command: append([]string(nil), exp.Spec.Command...),
+		Args:    append([]string(nil), exp.Spec.Args...),
+		Env:     trainerEnv(exp, trial),
+		// On failure the tail of the log stands in for a missing message,
+		// so the Trial can say why the run failed.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+	if exp.Spec.Resources != nil {
+		exp.Spec.Resources.DeepCopyInto(&c.Resources)
+	}
+	if ds := exp.Spec.Dataset; ds != nil {
+		mount := corev1.VolumeMount{Name: datasetVolumeName, MountPath: ds.MountPath, ReadOnly: true}
+		if pvc := ds.Source.PersistentVolumeClaim; pvc != nil {
+			mount.SubPath = pvc.SubPath
+		}
+		c.VolumeMounts = []corev1.VolumeMount{mount}
+	}
+	return c
+}
+
+// trainerEnv is the CRUCIBLE_* variables, then the Experiment's own env so
+// that it may refer to them with $(VAR).
+func trainerEnv(exp *crucible.Experiment, trial *crucible.Trial) []corev1.EnvVar {
+	env := make([]corev1.EnvVar, 0, len(trial.Spec.Parameters)+4+len(exp.Spec.Env))
+	for _, p := range trial.Spec.Parameters {
+		env = append(env, corev1.EnvVar{Name: crucible.EnvParamPrefix + strings.ToUpper(p.Name), Value: p.Value})
+	}
+	env = append(env,
+		corev1.EnvVar{Name: crucible.EnvSeed, Value: strconv.FormatInt(trial.Spec.Seed, 10)},
+		corev1.EnvVar{Name: crucible.EnvTrial, Value: trial.Name},
+		corev1.EnvVar{Name: crucible.EnvExperiment, Value: exp.Name},
+	)
+	if ds := exp.Spec.Dataset; ds != nil {
+		env = append(env, corev1.EnvVar{Name: crucible.EnvDatasetPath, Value: ds.MountPath})
+	}
+	for _, e := range exp.Spec.Env {
+		env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	return env
+}
+
+// mergeTrainer merges the built trainer into the podTemplate's container of
+// the same name: the pinned fields win; volume mounts, ports, probes and
+// the like come from the template; a security context in the template
+// replaces the default one.
+func mergeTrainer(tmpl, built corev1.Container) corev1.Container {
+	out := tmpl
+	out.Image = built.Image
+	out.Command = built.Command
+	out.Args = built.Args
+	out.Env = append(built.Env, tmpl.Env...)
+	out.TerminationMessagePolicy = built.TerminationMessagePolicy
+	out.TerminationMessagePath = ""
+	if len(built.Resources.Limits) > 0 || len(built.Resources.Requests) > 0 || len(built.Resources.Claims) > 0 {
+		out.Resources = built.Resources
+	}
+	if tmpl.SecurityContext == nil {
+		out.SecurityContext = built.SecurityContext
+	}
+	out.VolumeMounts = append(append([]corev1.VolumeMount(nil), tmpl.VolumeMounts...), built.VolumeMounts...)
+	return out
+}
+
+func datasetVolume(ds *crucible.DatasetSpec) corev1.Volume {
+	v := corev1.Volume{Name: datasetVolumeName}
+	switch {
+	case ds.Source.PersistentVolumeClaim != nil:
+		v.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{
+			ClaimName: ds.Source.PersistentVolumeClaim.ClaimName,
+			ReadOnly:  true,
+		}
+	case ds.Source.Image != nil:
+		v.Image = &corev1.ImageVolumeSource{
+			Reference:  ds.Source.Image.Reference,
+			PullPolicy: corev1.PullIfNotPresent,
+		}
+	}
+	return v
+}
+
+func mergeMaps(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
+}

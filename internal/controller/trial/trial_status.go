@@ -1,0 +1,235 @@
+package trial
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/metrics"
+)
+
+const (
+	// maxMessageLength bounds status.message.
+	maxMessageLength = 1024
+	// maxExcerpt bounds how much of a trainer's message or log tail is
+	// quoted in a failure message.
+	maxExcerpt = 300
+	// podGracePeriod is how long after its Job completed a Trial waits for
+	// the Pod's final status to reach the cache before it concludes the Pod
+	// is gone and its metrics lost.
+	podGracePeriod = 30 * time.Second
+)
+
+// isFinished reports whether a Trial has ended; an ended Trial never changes.
+func isFinished(status *crucible.TrialStatus) bool {
+	return status.Phase == crucible.TrialSucceeded || status.Phase == crucible.TrialFailed
+}
+
+// setStatusFromJob computes the Trial's status from its Job and the Job's
+// Pods. It returns how long to wait before looking again when the Job ended
+// but its Pod's final status has not been seen yet; zero otherwise.
+func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod, objective string, now time.Time) time.Duration {
+	status := &trial.Status
+	status.JobName = job.Name
+	if job.Status.StartTime != nil {
+		status.StartTime = job.Status.StartTime.DeepCopy()
+	}
+	pod := trainerPod(pods)
+	term := trainerTerminated(pod)
+
+	if c := jobCondition(job, batchv1.JobFailed); c != nil {
+		reason, msg := failureReason(c, pod, term)
+		setFailed(trial, reason, msg, c.LastTransitionTime)
+		return 0
+	}
+	if c := jobCondition(job, batchv1.JobComplete); c != nil {
+		end := c.LastTransitionTime
+		if job.Status.CompletionTime != nil {
+			end = *job.Status.CompletionTime
+		}
+		if term == nil {
+			waited := now.Sub(end.Time)
+			if waited < podGracePeriod {
+				return podGracePeriod - waited
+			}
+			setFailed(trial, crucible.ReasonMetricsMissing,
+				"the run succeeded but its Pod, and the metrics in its termination message, were gone before they could be read", end)
+			return 0
+		}
+		setFromMetrics(trial, term.Message, objective, end)
+		return 0
+	}
+
+	status.Phase = crucible.TrialPending
+	if pod != nil && pod.Status.Phase == corev1.PodRunning {
+		status.Phase = crucible.TrialRunning
+	}
+	return 0
+}
+
+// setFromMetrics records the metrics of a run that exited 0, and fails the
+// Trial when they cannot be read or lack the objective.
+func setFromMetrics(trial *crucible.Trial, message, objective string, end metav1.Time) {
+	parsed, err := metrics.Parse(message)
+	if err != nil {
+		var perr *metrics.Error
+		reason := crucible.ReasonMetricsMalformed
+		if errors.As(err, &perr) && perr.Reason == metrics.ReasonEmpty {
+			reason = crucible.ReasonMetricsMissing
+		}
+		setFailed(trial, reason, "the run exited 0 but its metrics could not be read: "+err.Error(), end)
+		return
+	}
+	value, ok := parsed[objective]
+	if !ok {
+		setFailed(trial, crucible.ReasonMetricsMissing, fmt.Sprintf(
+			"the run exited 0 but did not report the objective metric %q; it reported %s", objective, metricNames(parsed)), end)
+		trial.Status.Metrics = parsed
+		return
+	}
+	status := &trial.Status
+	status.Phase = crucible.TrialSucceeded
+	status.Metrics = parsed
+	status.Objective = value
+	status.Reason = ""
+	status.Message = ""
+	status.CompletionTime = end.DeepCopy()
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type:               crucible.TrialSucceededCondition,
+		Status:             metav1.ConditionTrue,
+		Reason:             crucible.ReasonMetricsRecorded,
+		Message:            fmt.Sprintf("%s=%s", objective, value),
+		ObservedGeneration: trial.Generation,
+		LastTransitionTime: end,
+	})
+}
+
+// setFailed ends the Trial as Failed.
+func setFailed(trial *crucible.Trial, reason, message string, end metav1.Time) {
+	status := &trial.Status
+	message = truncate(message, maxMessageLength)
+	status.Phase = crucible.TrialFailed
+	status.Reason = reason
+	status.Message = message
+	status.CompletionTime = end.DeepCopy()
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type:               crucible.TrialSucceededCondition,
+		Status:             metav1.ConditionFalse,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: trial.Generation,
+		LastTransitionTime: end,
+	})
+}
+
+// failureReason names why a Job failed: its deadline, the trainer's memory
+// limit, the trainer's exit code, or whatever the Job controller said.
+func failureReason(c *batchv1.JobCondition, pod *corev1.Pod, term *corev1.ContainerStateTerminated) (string, string) {
+	switch {
+	case c.Reason == batchv1.JobReasonDeadlineExceeded:
+		return crucible.ReasonDeadlineExceeded, "the Job ran past its activeDeadlineSeconds: " + c.Message
+	case term != nil && term.Reason == "OOMKilled":
+		return crucible.ReasonOOMKilled, fmt.Sprintf("the trainer was killed for exceeding its memory limit (exit code %d)", term.ExitCode)
+	case term != nil && term.ExitCode != 0:
+		msg := fmt.Sprintf("the trainer exited with code %d", term.ExitCode)
+		if term.Reason != "" && term.Reason != "Error" {
+			msg += " (" + term.Reason + ")"
+		}
+		if tail := strings.TrimSpace(term.Message); tail != "" {
+			msg += fmt.Sprintf("; its last output: %q", lastRunes(tail, maxExcerpt))
+		}
+		return crucible.ReasonExitCode, msg
+	}
+	msg := "the Job failed"
+	if c.Reason != "" {
+		msg += ": " + c.Reason
+	}
+	if c.Message != "" {
+		msg += ": " + c.Message
+	}
+	if pod != nil && pod.Status.Reason != "" {
+		msg += fmt.Sprintf("; Pod %s: %s %s", pod.Name, pod.Status.Reason, pod.Status.Message)
+	}
+	return crucible.ReasonPodFailed, msg
+}
+
+// trainerPod picks the Pod whose trainer ended, the newest first; or else
+// the newest Pod; nil when there is none.
+func trainerPod(pods []corev1.Pod) *corev1.Pod {
+	var best *corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if best == nil {
+			best = p
+			continue
+		}
+		pEnded, bestEnded := trainerTerminated(p) != nil, trainerTerminated(best) != nil
+		if pEnded != bestEnded {
+			if pEnded {
+				best = p
+			}
+			continue
+		}
+		if best.CreationTimestamp.Before(&p.CreationTimestamp) {
+			best = p
+		}
+	}
+	return best
+}
+
+// trainerTerminated returns the trainer container's terminated state.
+func trainerTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	if pod == nil {
+		return nil
+	}
+	for i := range pod.Status.ContainerStatuses {
+		cs := &pod.Status.ContainerStatuses[i]
+		if cs.Name == crucible.TrainerContainerName {
+			return cs.State.Terminated
+		}
+	}
+	return nil
+}
+
+func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		if c := &job.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+func metricNames(m metrics.Metrics) string {
+	if len(m) == 0 {
+		return "no metrics"
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return truncate(strings.Join(names, ", "), maxExcerpt)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n-3], "") + "..."
+}
+
+func lastRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + strings.ToValidUTF8(s[len(s)-n:], "")
+}
