@@ -149,6 +149,7 @@ type EnvVar struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z][-._a-zA-Z0-9]*$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('CRUCIBLE_')",message="names starting with CRUCIBLE_ are set by the operator"
 	Name string `json:"name"`
 	// value of the variable; $(VAR) references are expanded.
 	// +optional
@@ -385,16 +386,16 @@ type ObjectiveSpec struct {
 type ExperimentPhase string
 
 const (
-	// ExperimentPending: no trial has been created yet.
+	// ExperimentPending means no trial has been created yet.
 	ExperimentPending ExperimentPhase = "Pending"
-	// ExperimentRunning: trials are being created or are running.
+	// ExperimentRunning means trials are being created or are running.
 	ExperimentRunning ExperimentPhase = "Running"
-	// ExperimentSucceeded: every trial ended and failures stayed within
+	// ExperimentSucceeded means every trial ended and failures stayed within
 	// maxFailedTrials.
 	ExperimentSucceeded ExperimentPhase = "Succeeded"
-	// ExperimentFailed: more than maxFailedTrials trials failed.
+	// ExperimentFailed means more than maxFailedTrials trials failed.
 	ExperimentFailed ExperimentPhase = "Failed"
-	// ExperimentSuspended: spec.suspend is set; no new trials start.
+	// ExperimentSuspended means spec.suspend is set; no new trials start.
 	ExperimentSuspended ExperimentPhase = "Suspended"
 )
 
@@ -556,8 +557,4 @@ type ExperimentList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []Experiment `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Experiment{}, &ExperimentList{})
 }

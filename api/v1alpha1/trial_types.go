@@ -66,13 +66,13 @@ type TrialSpec struct {
 type TrialPhase string
 
 const (
-	// TrialPending: the Job exists but its Pod is not running yet.
+	// TrialPending means the Job exists but its Pod is not running yet.
 	TrialPending TrialPhase = "Pending"
-	// TrialRunning: the Pod is running.
+	// TrialRunning means the Pod is running.
 	TrialRunning TrialPhase = "Running"
-	// TrialSucceeded: the run exited 0 and reported the objective metric.
+	// TrialSucceeded means the run exited 0 and reported the objective metric.
 	TrialSucceeded TrialPhase = "Succeeded"
-	// TrialFailed: the run failed; reason and message say why.
+	// TrialFailed means the run failed; reason and message say why.
 	TrialFailed TrialPhase = "Failed"
 )
 
@@ -194,8 +194,4 @@ type TrialList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []Trial `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Trial{}, &TrialList{})
 }

@@ -36,7 +36,7 @@ func MakeExperiment(name, ns string) *ExperimentWrapper {
 }
 
 // Obj returns the built Experiment.
-func (w *ExperimentWrapper) Obj() *crucible.Experiment { return w.Experiment.DeepCopy() }
+func (w *ExperimentWrapper) Obj() *crucible.Experiment { return w.DeepCopy() }
 
 // Values adds a parameter that takes the listed values.
 func (w *ExperimentWrapper) Values(name string, values ...string) *ExperimentWrapper {

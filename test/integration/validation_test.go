@@ -121,6 +121,9 @@ var _ = Describe("Experiment validation by the API server", func() {
 		Entry("a parameter name that is no environment variable", func(u *unstructured.Unstructured) {
 			param(u, 0, map[string]any{"name": "learning-rate", "values": []any{"1"}})
 		}, "spec.parameters[0].name", "should match"),
+		Entry("an env variable that would override the seed", func(u *unstructured.Unstructured) {
+			set(u, []any{map[string]any{"name": "CRUCIBLE_SEED", "value": "0"}}, "spec", "env")
+		}, "spec.env[0].name", "names starting with CRUCIBLE_ are set by the operator"),
 		Entry("seed replicas 0", func(u *unstructured.Unstructured) {
 			set(u, int64(0), "spec", "seeds", "replicas")
 		}, "spec.seeds.replicas", "greater than or equal to 1"),

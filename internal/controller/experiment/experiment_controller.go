@@ -140,7 +140,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) er
 	// Decide the failure budget before creating: a spent budget means no
 	// new trials.
 	setFailedCondition(exp, obs, now)
-	createErr := r.createTrials(ctx, exp, space, &obs, digest, now)
+	createErr := r.createTrials(ctx, exp, space, &obs, digest)
 	if errors.Is(createErr, errNameCollision) {
 		setInvalidCondition(exp, createErr, now)
 		createErr = nil
@@ -160,7 +160,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) er
 // earlier pass that the cache does not show yet is refused with
 // AlreadyExists and counted as created, never run twice.
 func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment, space *searchspace.Space,
-	obs *observation, digest string, now metav1.Time) error {
+	obs *observation, digest string) error {
 	if isTerminal(&exp.Status) || exp.Spec.Suspend {
 		return nil
 	}

@@ -140,7 +140,21 @@ func mergeTrainer(tmpl, built corev1.Container) corev1.Container {
 	out.Image = built.Image
 	out.Command = built.Command
 	out.Args = built.Args
-	out.Env = append(built.Env, tmpl.Env...)
+	// The pinned variables win. Kubernetes lets the last definition of a
+	// name win, so the template's own definitions of them are dropped; its
+	// other variables (secrets by valueFrom) follow, and may refer to the
+	// pinned ones with $(VAR).
+	pinned := make(map[string]bool, len(built.Env))
+	for _, e := range built.Env {
+		pinned[e.Name] = true
+	}
+	out.Env = built.Env
+	for _, e := range tmpl.Env {
+		if !pinned[e.Name] {
+			out.Env = append(out.Env, e)
+		}
+	}
+	// Metrics are read from the default path, /dev/termination-log.
 	out.TerminationMessagePolicy = built.TerminationMessagePolicy
 	out.TerminationMessagePath = ""
 	if len(built.Resources.Limits) > 0 || len(built.Resources.Requests) > 0 || len(built.Resources.Claims) > 0 {

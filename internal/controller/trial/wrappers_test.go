@@ -66,7 +66,7 @@ func (w *experimentWrapper) Args(args ...string) *experimentWrapper {
 
 func (w *experimentWrapper) Env(kv ...string) *experimentWrapper {
 	for i := 0; i+1 < len(kv); i += 2 {
-		w.Spec.Env = append(w.Spec.Env, corev1.EnvVar{Name: kv[i], Value: kv[i+1]})
+		w.Spec.Env = append(w.Spec.Env, crucible.EnvVar{Name: kv[i], Value: kv[i+1]})
 	}
 	return w
 }
@@ -176,9 +176,9 @@ func (w *jobWrapper) Obj() *batchv1.Job { return w.DeepCopy() }
 // Complete marks the Job complete at end, as Job validation demands:
 // SuccessCriteriaMet and Complete, with a completionTime.
 func (w *jobWrapper) Complete(end time.Time) *jobWrapper {
-	w.Job.Status.CompletionTime = &metav1.Time{Time: end}
-	w.Job.Status.Succeeded = 1
-	w.Job.Status.Conditions = append(w.Job.Status.Conditions,
+	w.Status.CompletionTime = &metav1.Time{Time: end}
+	w.Status.Succeeded = 1
+	w.Status.Conditions = append(w.Status.Conditions,
 		batchv1.JobCondition{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Time{Time: end}},
 		batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Time{Time: end}},
 	)
@@ -187,8 +187,8 @@ func (w *jobWrapper) Complete(end time.Time) *jobWrapper {
 
 // Failed marks the Job failed at end with reason and message.
 func (w *jobWrapper) Failed(end time.Time, reason, message string) *jobWrapper {
-	w.Job.Status.Failed = 1
-	w.Job.Status.Conditions = append(w.Job.Status.Conditions,
+	w.Status.Failed = 1
+	w.Status.Conditions = append(w.Status.Conditions,
 		batchv1.JobCondition{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: reason, Message: message, LastTransitionTime: metav1.Time{Time: end}},
 		batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: reason, Message: message, LastTransitionTime: metav1.Time{Time: end}},
 	)
@@ -215,8 +215,8 @@ func (w *podWrapper) Obj() *corev1.Pod { return w.DeepCopy() }
 
 // Running makes the Pod run with its trainer running.
 func (w *podWrapper) Running() *podWrapper {
-	w.Pod.Status.Phase = corev1.PodRunning
-	w.Pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+	w.Status.Phase = corev1.PodRunning
+	w.Status.ContainerStatuses = []corev1.ContainerStatus{{
 		Name:  crucible.TrainerContainerName,
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Time{Time: t0}}},
 	}}
@@ -226,11 +226,11 @@ func (w *podWrapper) Running() *podWrapper {
 // Terminated ends the trainer with exit code, reason and termination
 // message; the Pod's phase follows the exit code.
 func (w *podWrapper) Terminated(code int32, reason, message string) *podWrapper {
-	w.Pod.Status.Phase = corev1.PodSucceeded
+	w.Status.Phase = corev1.PodSucceeded
 	if code != 0 {
-		w.Pod.Status.Phase = corev1.PodFailed
+		w.Status.Phase = corev1.PodFailed
 	}
-	w.Pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+	w.Status.ContainerStatuses = []corev1.ContainerStatus{{
 		Name: crucible.TrainerContainerName,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: code, Reason: reason, Message: message,
@@ -242,10 +242,10 @@ func (w *podWrapper) Terminated(code int32, reason, message string) *podWrapper 
 // Evicted fails the Pod as the kubelet does on node pressure, with no
 // terminated trainer status.
 func (w *podWrapper) Evicted(message string) *podWrapper {
-	w.Pod.Status.Phase = corev1.PodFailed
-	w.Pod.Status.Reason = "Evicted"
-	w.Pod.Status.Message = message
-	w.Pod.Status.ContainerStatuses = nil
+	w.Status.Phase = corev1.PodFailed
+	w.Status.Reason = "Evicted"
+	w.Status.Message = message
+	w.Status.ContainerStatuses = nil
 	return w
 }
 

@@ -1,0 +1,380 @@
+package trial
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+)
+
+// statusCase is one case of TestSetStatusFromJob.
+type statusCase struct {
+	name  string
+	trial *crucible.Trial
+	jobFn func() *jobWrapper
+	pods  []corev1.Pod
+	now   time.Time
+
+	want     crucible.TrialStatus
+	wantWait time.Duration
+	// wantMessage, when set, lists what status.message (and the
+	// condition's message) must contain; the messages are then left out of
+	// the exact comparison.
+	wantMessage []string
+	// notInMessage lists what status.message must not contain.
+	notInMessage []string
+}
+
+func TestSetStatusFromJob(t *testing.T) {
+	exp := makeExperiment("resnet").Obj()
+	// The Trial before the pass: created, its Job made, not yet seen running.
+	trial := makeTrial(exp, "resnet-0123456789ab").Generation(3).Status(crucible.TrialStatus{
+		Phase:   crucible.TrialPending,
+		JobName: "resnet-0123456789ab",
+	}).Obj()
+	running := makeTrial(exp, "resnet-0123456789ab").Generation(3).Status(crucible.TrialStatus{
+		Phase:     crucible.TrialRunning,
+		JobName:   "resnet-0123456789ab",
+		StartTime: &metav1.Time{Time: t0},
+	}).Obj()
+
+	end := t0.Add(10 * time.Minute)
+	afterEnd := end.Add(time.Minute)
+	started := &metav1.Time{Time: t0}
+	ended := &metav1.Time{Time: end}
+
+	pod := makePod(trial, "resnet-0123456789ab-x7k2p", t0)
+
+	// failed is the status of a Trial that failed at end for reason.
+	failed := func(reason string) crucible.TrialStatus {
+		return crucible.TrialStatus{
+			Phase:          crucible.TrialFailed,
+			JobName:        trial.Name,
+			StartTime:      started,
+			CompletionTime: ended,
+			Reason:         reason,
+			Conditions: []metav1.Condition{{
+				Type:               "Succeeded",
+				Status:             metav1.ConditionFalse,
+				Reason:             reason,
+				ObservedGeneration: 3,
+			}},
+		}
+	}
+	withMetrics := func(s crucible.TrialStatus, m map[string]string) crucible.TrialStatus {
+		s.Metrics = m
+		return s
+	}
+
+	cases := []statusCase{
+		{
+			name:  "no conditions and no Pod: Pending",
+			trial: trial,
+			jobFn: func() *jobWrapper { return makeJob(trial) },
+			now:   t0,
+			want:  crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, StartTime: started},
+		},
+		{
+			name:  "Pod pending: Pending",
+			trial: trial,
+			jobFn: func() *jobWrapper { return makeJob(trial) },
+			pods:  pods(pod.Obj()),
+			now:   t0,
+			want:  crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, StartTime: started},
+		},
+		{
+			name:  "Pod running: Running",
+			trial: trial,
+			jobFn: func() *jobWrapper { return makeJob(trial) },
+			pods:  pods(makePod(trial, "p", t0).Running().Obj()),
+			now:   t0,
+			want:  crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name, StartTime: started},
+		},
+		{
+			name:  "Complete with the objective reported: Succeeded with metrics",
+			trial: running,
+			jobFn: func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods:  pods(makePod(trial, "p", t0).Terminated(0, "Completed", `{"val_loss": 0.25, "acc": 1}`).Obj()),
+			now:   afterEnd,
+			want: crucible.TrialStatus{
+				Phase:          crucible.TrialSucceeded,
+				JobName:        trial.Name,
+				StartTime:      started,
+				CompletionTime: ended,
+				Metrics:        map[string]string{"val_loss": "0.25", "acc": "1"},
+				Objective:      "0.25",
+				Conditions: []metav1.Condition{{
+					Type:               "Succeeded",
+					Status:             metav1.ConditionTrue,
+					Reason:             "MetricsRecorded",
+					Message:            "val_loss=0.25",
+					ObservedGeneration: 3,
+				}},
+			},
+		},
+		{
+			name:        "Complete without the objective: MetricsMissing naming it and what was reported",
+			trial:       running,
+			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", `{"loss": 0.3, "acc": 0.9}`).Obj()),
+			now:         afterEnd,
+			want:        withMetrics(failed("MetricsMissing"), map[string]string{"loss": "0.3", "acc": "0.9"}),
+			wantMessage: []string{`"val_loss"`, "acc, loss"},
+		},
+		{
+			name:        "Complete with an empty message: MetricsMissing",
+			trial:       running,
+			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", "").Obj()),
+			now:         afterEnd,
+			want:        failed("MetricsMissing"),
+			wantMessage: []string{"empty"},
+		},
+		{
+			name:        "Complete with key=value text: MetricsMalformed quoting what was read",
+			trial:       running,
+			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", "loss=0.3").Obj()),
+			now:         afterEnd,
+			want:        failed("MetricsMalformed"),
+			wantMessage: []string{`"loss=0.3"`},
+		},
+		{
+			name:        "Complete with NaN: MetricsMalformed",
+			trial:       running,
+			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", `{"val_loss": NaN, "acc": 0.9}`).Obj()),
+			now:         afterEnd,
+			want:        failed("MetricsMalformed"),
+			wantMessage: []string{"val_loss", "NaN"},
+		},
+		{
+			name:     "Complete, no Pod yet, 5s after completion: wait 25s more",
+			trial:    running,
+			jobFn:    func() *jobWrapper { return makeJob(trial).Complete(end) },
+			now:      end.Add(5 * time.Second),
+			want:     running.Status,
+			wantWait: 25 * time.Second,
+		},
+		{
+			name:     "Complete, trainer not seen terminated yet, 5s after completion: wait 25s more",
+			trial:    running,
+			jobFn:    func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods:     pods(makePod(trial, "p", t0).Running().Obj()),
+			now:      end.Add(5 * time.Second),
+			want:     running.Status,
+			wantWait: 25 * time.Second,
+		},
+		{
+			name:        "Complete, no Pod, 31s after completion: MetricsMissing",
+			trial:       running,
+			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			now:         end.Add(31 * time.Second),
+			want:        failed("MetricsMissing"),
+			wantMessage: []string{"Pod"},
+		},
+		{
+			name:  "Failed, trainer OOMKilled: OOMKilled",
+			trial: running,
+			jobFn: func() *jobWrapper {
+				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+			},
+			pods:        pods(makePod(trial, "p", t0).Terminated(137, "OOMKilled", "").Obj()),
+			now:         afterEnd,
+			want:        failed("OOMKilled"),
+			wantMessage: []string{"memory limit", "137"},
+		},
+		{
+			name:  "Failed, trainer exited 2: ExitCode with the log tail",
+			trial: running,
+			jobFn: func() *jobWrapper {
+				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+			},
+			pods:        pods(makePod(trial, "p", t0).Terminated(2, "Error", "ValueError: learning rate must be positive").Obj()),
+			now:         afterEnd,
+			want:        failed("ExitCode"),
+			wantMessage: []string{"exited with code 2", "ValueError: learning rate must be positive"},
+		},
+		{
+			name:  "Failed past the deadline, trainer killed: DeadlineExceeded",
+			trial: running,
+			jobFn: func() *jobWrapper {
+				return makeJob(trial).Failed(end, "DeadlineExceeded", "Job was active longer than specified deadline")
+			},
+			pods:        pods(makePod(trial, "p", t0).Terminated(137, "Error", "").Obj()),
+			now:         afterEnd,
+			want:        failed("DeadlineExceeded"),
+			wantMessage: []string{"Job was active longer than specified deadline"},
+		},
+		{
+			name:  "Failed, Pod evicted, no terminated trainer: PodFailed",
+			trial: running,
+			jobFn: func() *jobWrapper {
+				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+			},
+			pods:        pods(makePod(trial, "p", t0).Evicted("The node was low on resource: memory.").Obj()),
+			now:         afterEnd,
+			want:        failed("PodFailed"),
+			wantMessage: []string{"Evicted", "The node was low on resource: memory."},
+		},
+		{
+			name:  "two Pods, the older running, the newer terminated: the terminated one",
+			trial: running,
+			jobFn: func() *jobWrapper { return makeJob(trial).Complete(end) },
+			pods: pods(
+				makePod(trial, "older", t0).Running().Obj(),
+				makePod(trial, "newer", t0.Add(time.Minute)).Terminated(0, "Completed", `{"val_loss": 0.5}`).Obj(),
+			),
+			now: afterEnd,
+			want: crucible.TrialStatus{
+				Phase:          crucible.TrialSucceeded,
+				JobName:        trial.Name,
+				StartTime:      started,
+				CompletionTime: ended,
+				Metrics:        map[string]string{"val_loss": "0.5"},
+				Objective:      "0.5",
+				Conditions: []metav1.Condition{{
+					Type: "Succeeded", Status: metav1.ConditionTrue, Reason: "MetricsRecorded",
+					Message: "val_loss=0.5", ObservedGeneration: 3,
+				}},
+			},
+		},
+		{
+			name:  "two Pods, the older terminated, the newer pending: the terminated one",
+			trial: running,
+			jobFn: func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+			pods: pods(
+				makePod(trial, "newer", t0.Add(time.Minute)).Obj(),
+				makePod(trial, "older", t0).Terminated(3, "Error", "boom").Obj(),
+			),
+			now:         afterEnd,
+			want:        failed("ExitCode"),
+			wantMessage: []string{"exited with code 3", "boom"},
+		},
+	}
+	// Long texts cut at each of three byte alignments, so that some cuts
+	// fall inside a multi-byte character.
+	for pad := range 3 {
+		runes := strings.Repeat("日本語", 10*1024/9)
+		// Ten control bytes quote to 40: the quoted tail outgrows 1024.
+		controls := strings.Repeat(strings.Repeat("\x01", 10)+"日", 10*1024/13)
+		suffix := strings.Repeat("x", pad)
+		cases = append(cases, []statusCase{
+			{
+				name:        fmt.Sprintf("10 KB multi-byte log tail, +%d: bounded, valid UTF-8", pad),
+				trial:       running,
+				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+				pods:        pods(makePod(trial, "p", t0).Terminated(1, "Error", runes+suffix).Obj()),
+				now:         afterEnd,
+				want:        failed("ExitCode"),
+				wantMessage: []string{"exited with code 1", "日本語" + suffix},
+				// A rune cut in half shows as a \x escape once quoted.
+				notInMessage: []string{`\x`},
+			},
+			{
+				name:        fmt.Sprintf("10 KB log tail that grows when quoted, +%d: bounded, valid UTF-8", pad),
+				trial:       running,
+				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+				pods:        pods(makePod(trial, "p", t0).Terminated(1, "Error", controls+suffix).Obj()),
+				now:         afterEnd,
+				want:        failed("ExitCode"),
+				wantMessage: []string{"exited with code 1", "..."},
+			},
+			{
+				name:        fmt.Sprintf("10 KB multi-byte eviction message, +%d: bounded, valid UTF-8", pad),
+				trial:       running,
+				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+				pods:        pods(makePod(trial, "p", t0).Evicted(suffix + runes).Obj()),
+				now:         afterEnd,
+				want:        failed("PodFailed"),
+				wantMessage: []string{"Evicted", "日本語", "..."},
+			},
+			{
+				name:        fmt.Sprintf("10 KB multi-byte deadline message, +%d: bounded, valid UTF-8", pad),
+				trial:       running,
+				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "DeadlineExceeded", suffix+runes) },
+				now:         afterEnd,
+				want:        failed("DeadlineExceeded"),
+				wantMessage: []string{"activeDeadlineSeconds", "日本語", "..."},
+			},
+		}...)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.trial.DeepCopy()
+			j := tc.jobFn().Obj()
+			podsBefore := make([]corev1.Pod, len(tc.pods))
+			for i := range tc.pods {
+				tc.pods[i].DeepCopyInto(&podsBefore[i])
+			}
+			jobBefore := j.DeepCopy()
+
+			wait := setStatusFromJob(got, j, tc.pods, "val_loss", tc.now)
+
+			if wait != tc.wantWait {
+				t.Errorf("setStatusFromJob() wait = %v; want %v", wait, tc.wantWait)
+			}
+			var opts []cmp.Option
+			if len(tc.wantMessage) > 0 {
+				opts = append(opts,
+					cmpopts.IgnoreFields(crucible.TrialStatus{}, "Message"),
+					cmpopts.IgnoreFields(metav1.Condition{}, "Message"))
+			}
+			if diff := diffStatus(tc.want, got.Status, opts...); diff != "" {
+				t.Errorf("status mismatch (-want +got):\n%s", diff)
+			}
+			checkMessage(t, got.Status, tc.wantMessage)
+			for _, n := range tc.notInMessage {
+				if strings.Contains(got.Status.Message, n) {
+					t.Errorf("status.message = %q; want it not to contain %q", got.Status.Message, n)
+				}
+			}
+			if diff := cmp.Diff(jobBefore, j); diff != "" {
+				t.Errorf("setStatusFromJob modified the Job (-before +after):\n%s", diff)
+			}
+			if diff := cmp.Diff(podsBefore, tc.pods, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("setStatusFromJob modified the Pods (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// checkMessage checks what every failure message must be: bounded, valid
+// UTF-8, the same on the status and its condition, and saying what want
+// lists.
+func checkMessage(t *testing.T, s crucible.TrialStatus, want []string) {
+	t.Helper()
+	if s.Phase != crucible.TrialFailed {
+		return
+	}
+	if len(s.Message) > 1024 {
+		t.Errorf("status.message is %d bytes; want at most 1024", len(s.Message))
+	}
+	if !utf8.ValidString(s.Message) {
+		t.Errorf("status.message is not valid UTF-8: %q", s.Message)
+	}
+	if strings.ContainsRune(s.Message, utf8.RuneError) {
+		t.Errorf("status.message has a replacement character: %q", s.Message)
+	}
+	if s.Message == "" {
+		t.Errorf("status.message is empty; a failed Trial must say why")
+	}
+	for _, w := range want {
+		if !strings.Contains(s.Message, w) {
+			t.Errorf("status.message = %q; want it to contain %q", s.Message, w)
+		}
+	}
+	for _, c := range s.Conditions {
+		if c.Type == crucible.TrialSucceededCondition && c.Message != s.Message {
+			t.Errorf("Succeeded condition message = %q; want status.message %q", c.Message, s.Message)
+		}
+	}
+}
