@@ -78,8 +78,8 @@ run: manifests ## Run the operator against the cluster in KUBECONFIG (install th
 	go run ./cmd
 
 .PHONY: install
-install: $(KUBECTL_BIN) ## Install the CRDs into the cluster in KUBECONFIG.
-	$(KUBECTL_BIN) apply --server-side -f config/crd/bases
+install: $(LOCALBIN)/kubectl ## Install the CRDs into the cluster in KUBECONFIG.
+	$(LOCALBIN)/kubectl apply --server-side -f config/crd/bases
 
 ##@ Tools
 
