@@ -21,6 +21,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 include hack/tools.mk
+include hack/cluster.mk
 
 .PHONY: all
 all: build
