@@ -218,6 +218,13 @@ func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, 
 		if getErr := r.client.Get(ctx, client.ObjectKeyFromObject(trial), existing); getErr != nil {
 			return client.IgnoreNotFound(getErr)
 		}
+		if !metav1.IsControlledBy(existing, exp) {
+			// A Trial of an earlier Experiment of the same name that the
+			// garbage collector has not removed yet. Its deletion requeues
+			// this Experiment (the owner reference names it): retry then.
+			return fmt.Errorf("trial %s (index %d) belongs to an earlier Experiment named %s; waiting for its deletion",
+				trial.Name, i, exp.Name)
+		}
 		if existing.Spec.Index != i {
 			return fmt.Errorf("%w: index %d and index %d are both named %s", errNameCollision, i, existing.Spec.Index, trial.Name)
 		}

@@ -41,8 +41,10 @@ func observe(trials []crucible.Trial, total int64, goal crucible.Goal) observati
 			if t.Status.Objective == "" {
 				continue
 			}
+			// A tie is neither value better than the other (equal numbers,
+			// or two unparseable values): it goes to the lower index.
 			if obs.best == nil || metrics.Better(t.Status.Objective, obs.best.Status.Objective, minimize) ||
-				(t.Status.Objective == obs.best.Status.Objective && t.Spec.Index < obs.best.Spec.Index) {
+				(!metrics.Better(obs.best.Status.Objective, t.Status.Objective, minimize) && t.Spec.Index < obs.best.Spec.Index) {
 				obs.best = t
 			}
 		case crucible.TrialFailed:
@@ -90,10 +92,11 @@ func setBestTrial(status *crucible.ExperimentStatus, obs observation) {
 }
 
 // setFailedCondition sets Failed to True once more trials failed than
-// maxFailedTrials allows. Once True it stays True.
+// maxFailedTrials allows. Once the Experiment has ended, failed or
+// succeeded, the condition no longer changes.
 func setFailedCondition(exp *crucible.Experiment, obs observation, now metav1.Time) {
 	status := &exp.Status
-	if meta.IsStatusConditionTrue(status.Conditions, crucible.ExperimentFailedCondition) {
+	if isTerminal(status) {
 		return
 	}
 	cond := metav1.Condition{
