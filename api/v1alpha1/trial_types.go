@@ -34,6 +34,12 @@ type TrialSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Parameters []ParameterAssignment `json:"parameters,omitempty"`
 
+	// assignment is the parameters as one line, "lr=0.01 depth=4", for
+	// `kubectl get trials`; cut with "..." past 256 characters.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Assignment string `json:"assignment,omitempty"`
+
 	// seed the trial runs with (CRUCIBLE_SEED).
 	// +required
 	// +kubebuilder:validation:Minimum=0
@@ -167,7 +173,7 @@ type TrialStatus struct {
 // +kubebuilder:resource:shortName=tr,categories=crucible
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Objective",type=string,JSONPath=`.status.objective`
-// +kubebuilder:printcolumn:name="Parameters",type=string,JSONPath=`.spec.parameters[*].value`
+// +kubebuilder:printcolumn:name="Parameters",type=string,JSONPath=`.spec.assignment`
 // +kubebuilder:printcolumn:name="Seed",type=integer,JSONPath=`.spec.seed`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -1,6 +1,8 @@
 package experiment
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
@@ -24,6 +26,7 @@ func newTrial(exp *crucible.Experiment, t searchspace.Trial, specDigest string) 
 		Spec: crucible.TrialSpec{
 			Index:            t.Index,
 			Parameters:       t.Parameters,
+			Assignment:       assignment(t.Parameters),
 			Seed:             t.Seed,
 			Replica:          t.Replica,
 			Image:            exp.Spec.Image,
@@ -34,4 +37,25 @@ func newTrial(exp *crucible.Experiment, t searchspace.Trial, specDigest string) 
 		trial.Spec.DatasetDigest = exp.Spec.Dataset.Digest
 	}
 	return trial
+}
+
+// maxAssignmentLength bounds TrialSpec.Assignment.
+const maxAssignmentLength = 256
+
+// assignment spells params as one line for kubectl: "lr=0.01 depth=4".
+func assignment(params []crucible.ParameterAssignment) string {
+	var b strings.Builder
+	for i, p := range params {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(p.Name)
+		b.WriteByte('=')
+		b.WriteString(p.Value)
+	}
+	s := b.String()
+	if len(s) > maxAssignmentLength {
+		s = strings.ToValidUTF8(s[:maxAssignmentLength-3], "") + "..."
+	}
+	return s
 }
