@@ -70,8 +70,12 @@ lint: $(GOLANGCI_LINT) ## golangci-lint.
 
 ##@ Build and run
 
+.PHONY: demo
+demo: build dev-cluster ## A local cluster, the operator, a sample sweep to the end and its leaderboard.
+	LOCALBIN="$(LOCALBIN)" CLUSTER_DIR="$(CLUSTER_DIR)" KUBECONFIG="$(CLUSTER_KUBECONFIG)" hack/demo.sh
+
 .PHONY: build
-build: ## Build the manager binary.
+build: ## Build the manager binary into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd
 
 .PHONY: run
