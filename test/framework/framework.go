@@ -83,7 +83,7 @@ func Install(ctx context.Context, c client.Client) error {
 		}
 		for _, u := range objs {
 			u.SetManagedFields(nil)
-			if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("crucible-e2e"), client.ForceOwnership); err != nil {
+			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("crucible-e2e"), client.ForceOwnership); err != nil {
 				return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 			}
 			if u.GetKind() == "CustomResourceDefinition" {
@@ -175,8 +175,20 @@ func (m *Manager) Kill() error {
 	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
-	<-m.done
+	if err := <-m.done; err != nil && !isKilled(err) {
+		return err
+	}
 	return nil
+}
+
+// isKilled reports whether err is the exit of a process killed by a signal.
+func isKilled(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
 }
 
 // Stop ends the process with SIGTERM and waits up to timeout for a clean

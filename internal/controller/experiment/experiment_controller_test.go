@@ -117,7 +117,7 @@ func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 		WithStatusSubresource(&crucible.Experiment{}, &crucible.Trial{}).
 		WithObjects(objs...)
 	indexed := map[string]client.Object{index.TrialOwnerKey: &crucible.Trial{}, index.PodTrialKey: &corev1.Pod{}}
-	for key, fn := range index.IndexFuncs() {
+	for key, fn := range index.Funcs() {
 		obj, ok := indexed[key]
 		if !ok {
 			t.Fatalf("index %q: the test does not know which kind it indexes; add it to newCtrlFixture", key)

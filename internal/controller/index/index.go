@@ -52,8 +52,8 @@ func podTrial(obj client.Object) []string {
 	return nil
 }
 
-// IndexFuncs returns the index functions by key, for a fake client builder's
+// Funcs returns the index functions by key, for a fake client builder's
 // WithIndex.
-func IndexFuncs() map[string]client.IndexerFunc {
+func Funcs() map[string]client.IndexerFunc {
 	return map[string]client.IndexerFunc{TrialOwnerKey: trialOwner, PodTrialKey: podTrial}
 }

@@ -54,7 +54,7 @@ func newStore(t *testing.T, objs ...client.Object) client.WithWatch {
 		WithStatusSubresource(&crucible.Trial{}, &crucible.Experiment{}).
 		WithObjects(objs...)
 	indexed := map[string]client.Object{index.TrialOwnerKey: &crucible.Trial{}, index.PodTrialKey: &corev1.Pod{}}
-	for key, fn := range index.IndexFuncs() {
+	for key, fn := range index.Funcs() {
 		obj, ok := indexed[key]
 		if !ok {
 			t.Fatalf("index %q: the test does not know which kind it indexes; add it to newStore", key)
