@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,6 +28,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/naming"
 	"github.com/crucible-dev/crucible/internal/specdigest"
 	"github.com/crucible-dev/crucible/test/builder"
@@ -307,7 +310,11 @@ func TestReconcileSweep(t *testing.T) {
 	f := newCtrlFixture(t, hooks{}, exp)
 
 	// (a) The first pass.
+	createdBefore := testutil.ToFloat64(monitoring.TrialsCreated)
 	f.mustReconcile(t, exp)
+	if got := testutil.ToFloat64(monitoring.TrialsCreated) - createdBefore; got != 4 {
+		t.Errorf("crucible_trials_created_total rose by %v; want 4", got)
+	}
 	creates, patches, other, indices := f.writes()
 	if diff := cmp.Diff([]int64{0, 1, 2, 3}, indices); diff != "" {
 		t.Errorf("first pass created Trials (-want +got):\n%s", diff)

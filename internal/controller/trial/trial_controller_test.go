@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	batchv1 "k8s.io/api/batch/v1"
@@ -26,6 +30,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/monitoring"
 )
 
 // now is the fake clock's time when a test starts.
@@ -529,8 +534,17 @@ func TestReconcileFailedEmitsOneEvent(t *testing.T) {
 
 	t.Run("once, after the status is written", func(t *testing.T) {
 		f := newFixture(t, fixtureOptions{}, world...)
+		finished := monitoring.TrialsFinished.WithLabelValues(string(crucible.TrialFailed), crucible.ReasonExitCode)
+		durations := monitoring.TrialDuration.WithLabelValues(string(crucible.TrialFailed))
+		finishedBefore, observedBefore := testutil.ToFloat64(finished), histogramCount(t, durations)
 		if _, err := f.reconcile(t, running); err != nil {
 			t.Fatalf("first Reconcile: %v", err)
+		}
+		if got := testutil.ToFloat64(finished) - finishedBefore; got != 1 {
+			t.Errorf("crucible_trials_finished_total{phase=Failed,reason=ExitCode} rose by %v; want 1", got)
+		}
+		if got := histogramCount(t, durations) - observedBefore; got != 1 {
+			t.Errorf("crucible_trial_duration_seconds{phase=Failed} observed %d runs; want 1", got)
 		}
 		if got := f.trial(t, running).Status; got.Phase != crucible.TrialFailed || got.Reason != "ExitCode" {
 			t.Errorf("status phase, reason = %s, %s; want Failed, ExitCode", got.Phase, got.Reason)
@@ -548,6 +562,9 @@ func TestReconcileFailedEmitsOneEvent(t *testing.T) {
 		}
 		if ev := f.events(); len(ev) != 0 {
 			t.Errorf("second Reconcile emitted %q; want nothing", ev)
+		}
+		if got := testutil.ToFloat64(finished) - finishedBefore; got != 1 {
+			t.Errorf("after a second Reconcile crucible_trials_finished_total rose by %v in all; want 1", got)
 		}
 	})
 
@@ -601,4 +618,14 @@ func TestReconcileWaitsForThePodsFinalStatus(t *testing.T) {
 	if got.CompletionTime == nil || !got.CompletionTime.Time.Equal(completed) {
 		t.Errorf("completionTime = %v; want the Job's, %v", got.CompletionTime, completed)
 	}
+}
+
+// histogramCount is how many observations h has.
+func histogramCount(t *testing.T, h prometheus.Observer) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := h.(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
