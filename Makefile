@@ -83,8 +83,12 @@ run: manifests ## Run the operator against the cluster in KUBECONFIG (install th
 	go run ./cmd
 
 .PHONY: install
-install: $(LOCALBIN)/kubectl ## Install the CRDs into the cluster in KUBECONFIG.
-	$(LOCALBIN)/kubectl apply --server-side -f config/crd/bases
+install: $(LOCALBIN)/kubectl ## Install the CRDs and the admission policy into the cluster in KUBECONFIG.
+	$(LOCALBIN)/kubectl apply --server-side -k config/crd -k config/policy
+
+.PHONY: deploy
+deploy: $(LOCALBIN)/kubectl ## Install everything, the manager Deployment included (set its image in config/manager first).
+	$(LOCALBIN)/kubectl apply --server-side -k config/default
 
 ##@ Tools
 
