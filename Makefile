@@ -22,6 +22,7 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 include hack/tools.mk
 include hack/cluster.mk
+include hack/s3.mk
 
 .PHONY: all
 all: build
@@ -58,8 +59,9 @@ test-unit: ## Unit tests of the pure packages and reconcilers (no API server).
 	go test -race $$(go list ./... | grep -v /test/)
 
 .PHONY: test-integration
-test-integration: envtest-assets ## Integration tests on a real kube-apiserver and etcd (envtest).
+test-integration: envtest-assets s3-assets ## Integration tests on a real kube-apiserver and etcd (envtest), and a real S3 gateway.
 	KUBEBUILDER_ASSETS="$(LOCALBIN)" go test ./test/integration/... -timeout 30m -v -ginkgo.v=false
+	go test ./test/s3server/... -timeout 5m
 
 .PHONY: test
 test: verify vet test-unit test-integration ## Everything CI runs.
