@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -182,6 +183,19 @@ var _ = Describe("Experiment validation by the API server", func() {
 		Expect(got.Spec.Seeds).To(Equal(crucible.SeedSpec{Base: 0, Replicas: 1}))
 		Expect(got.Spec.Search.Algorithm).To(Equal(crucible.SearchGrid))
 		Expect(got.Spec.Parameters[1].Float.Scale).To(Equal(crucible.ScaleLog))
+	})
+
+	It("keeps the labels and annotations of the pod template (a strict client, as kubectl is)", func() {
+		exp := builder.MakeExperiment("meta", ns).Values("lr", "0.1").Obj()
+		exp.Spec.PodTemplate = &corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"team": "vision"}, Annotations: map[string]string{"example.com/note": "x"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "trainer"}}},
+		}
+		Expect(k8sClient.Create(ctx, exp, client.FieldValidation(metav1.FieldValidationStrict))).To(Succeed())
+		got := &crucible.Experiment{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(exp), got)).To(Succeed())
+		Expect(got.Spec.PodTemplate.Labels).To(HaveKeyWithValue("team", "vision"))
+		Expect(got.Spec.PodTemplate.Annotations).To(HaveKeyWithValue("example.com/note", "x"))
 	})
 
 	Describe("a stored Experiment", func() {
