@@ -1,6 +1,7 @@
 # Crucible — a Kubernetes operator for reproducible ML training runs.
 #
-#   make test     unit + integration (envtest) tests, after make verify
+#   make demo     a local cluster, the operator, a sample sweep to the end
+#   make test     verify, unit, integration (envtest) and end-to-end tests
 #   make verify   regenerate code and manifests; fail if they differ from git
 #   make lint     golangci-lint
 #   make run      run the operator against the cluster in KUBECONFIG
@@ -63,8 +64,12 @@ test-integration: envtest-assets s3-assets ## Integration tests on a real kube-a
 	KUBEBUILDER_ASSETS="$(LOCALBIN)" go test ./test/integration/... -timeout 30m -v -ginkgo.v=false
 	go test ./test/s3server/... -timeout 5m
 
+.PHONY: test-e2e
+test-e2e: build dev-cluster ## End-to-end suite on the local cluster (make dev-cluster), the operator as a process.
+	E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test ./test/e2e/... -timeout 30m -count=1 -v -ginkgo.v=false
+
 .PHONY: test
-test: verify vet test-unit test-integration ## Everything CI runs.
+test: verify vet test-unit test-integration test-e2e ## Everything CI runs.
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## golangci-lint.
