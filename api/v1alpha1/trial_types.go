@@ -72,7 +72,10 @@ type TrialSpec struct {
 type TrialPhase string
 
 const (
-	// TrialPending means the Job exists but its Pod is not running yet.
+	// TrialPending means the Job exists but its Pod has not been running
+	// for a few seconds after the Job was created (queued, unschedulable,
+	// pulling its image). A Trial whose Pod starts promptly goes from no
+	// phase straight to Running.
 	TrialPending TrialPhase = "Pending"
 	// TrialRunning means the Pod is running.
 	TrialRunning TrialPhase = "Running"

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -19,7 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller/index"
@@ -83,10 +88,42 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&crucible.Experiment{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		// A Trial's spec never changes: only its status and its deletion
-		// matter to the Experiment.
-		Owns(&crucible.Trial{}).
+		// matter to the Experiment. Status changes are batched.
+		Watches(&crucible.Trial{}, trialEvents()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers}).
 		Complete(r)
+}
+
+// trialBatchPeriod is how long the status changes of an Experiment's
+// Trials are collected before the Experiment is reconciled: a sweep whose
+// trials end by the dozen each second then writes the Experiment's status
+// about once a second, not once per trial. Trials are never started later
+// than this after a slot frees up.
+const trialBatchPeriod = time.Second
+
+// trialEvents maps a Trial's events to its Experiment: status changes after
+// trialBatchPeriod, deletions at once. Creations need no pass: the
+// Experiment made the Trial and counted it.
+func trialEvents() handler.Funcs {
+	owner := func(obj client.Object) (reconcile.Request, bool) {
+		ref := metav1.GetControllerOf(obj)
+		if ref == nil || ref.Kind != "Experiment" || ref.APIVersion != crucible.GroupVersion.String() {
+			return reconcile.Request{}, false
+		}
+		return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: ref.Name}}, true
+	}
+	return handler.Funcs{
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if req, ok := owner(e.ObjectNew); ok {
+				q.AddAfter(req, trialBatchPeriod)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if req, ok := owner(e.Object); ok {
+				q.Add(req)
+			}
+		},
+	}
 }
 
 // Reconcile brings one Experiment's Trials and status in line with its spec.

@@ -168,12 +168,14 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 			metav1.NewTime(r.clock.Now()))
 		return nil
 	}
+	// The status is not written here: the Job's events bring the Trial
+	// back, and its first status write records the Job with the phase
+	// (Running, or Pending after pendingGracePeriod). Until then no trainer
+	// has started, so a Job deleted in between has run nothing.
 	job := newJobForTrial(exp, trial)
 	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating Job: %w", err)
 	}
-	trial.Status.JobName = job.Name
-	trial.Status.Phase = crucible.TrialPending
 	ctrl.LoggerFrom(ctx).V(2).Info("created job", "job", klog.KObj(job))
 	return nil
 }
@@ -181,11 +183,13 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 // writeStatus patches the status when it changed, then records the
 // transition in events and metrics.
 func (r *Reconciler) writeStatus(ctx context.Context, before, trial *crucible.Trial, clean bool) error {
+	if equality.Semantic.DeepEqual(before.Status, trial.Status) {
+		// A Trial's spec never changes, so observedGeneration alone is no
+		// reason for a write of its own.
+		return nil
+	}
 	if clean {
 		trial.Status.ObservedGeneration = trial.Generation
-	}
-	if equality.Semantic.DeepEqual(before.Status, trial.Status) {
-		return nil
 	}
 	if err := r.client.Status().Patch(ctx, trial, client.MergeFrom(before)); err != nil {
 		return client.IgnoreNotFound(err)

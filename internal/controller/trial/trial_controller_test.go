@@ -243,31 +243,35 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 	if diff := cmp.Diff(newJobForTrial(exp, trial).Spec, jobs[0].Spec); diff != "" {
 		t.Errorf("created Job's spec is not newJobForTrial's (-want +got):\n%s", diff)
 	}
-	wantStatus := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, ObservedGeneration: 1}
-	if diff := diffStatus(wantStatus, f.trial(t, trial).Status); diff != "" {
+	// Creating the Job writes no status: the Job's events bring the Trial
+	// back, and the first write records the Job with a phase.
+	if diff := diffStatus(crucible.TrialStatus{}, f.trial(t, trial).Status); diff != "" {
 		t.Errorf("status after the first Reconcile (-want +got):\n%s", diff)
 	}
 	creates, patches, _ := f.calls.snapshot()
-	if creates != 1 || patches != 1 {
-		t.Errorf("first Reconcile: %d creates and %d status patches; want 1 and 1", creates, patches)
+	if creates != 1 || patches != 0 {
+		t.Errorf("first Reconcile: %d creates and %d status patches; want 1 and 0", creates, patches)
 	}
 
-	// The Job is now in the cache, the status unchanged: nothing to do.
-	if _, err := f.reconcile(t, trial); err != nil {
+	// The Job is now in the cache, just created, its Pod not running yet:
+	// nothing to write before pendingGracePeriod.
+	setJobCreated(t, f, trial, now)
+	res, err = f.reconcile(t, trial)
+	if err != nil {
 		t.Fatalf("second Reconcile: %v", err)
 	}
-	if creates, patches, writes := f.calls.snapshot(); creates != 1 || patches != 1 || writes != 2 {
-		t.Errorf("after the second Reconcile: %d creates, %d status patches, %d writes in all; want 1, 1 and 2",
+	if res.RequeueAfter != pendingGracePeriod {
+		t.Errorf("second Reconcile result = %+v; want RequeueAfter %v", res, pendingGracePeriod)
+	}
+	if creates, patches, writes := f.calls.snapshot(); creates != 1 || patches != 0 || writes != 1 {
+		t.Errorf("after the second Reconcile: %d creates, %d status patches, %d writes in all; want 1, 0 and 1",
 			creates, patches, writes)
 	}
 	if n := len(f.jobs(t)); n != 1 {
 		t.Errorf("after the second Reconcile there are %d Jobs; want 1", n)
 	}
-	if diff := diffStatus(wantStatus, f.trial(t, trial).Status); diff != "" {
-		t.Errorf("status after the second Reconcile (-want +got):\n%s", diff)
-	}
 
-	// A change is written: the Pod starts running.
+	// The Pod starts running: the first status write, with the Job.
 	pod := makePod(trial, trial.Name+"-x7k2p", t0).Running().Obj()
 	if err := f.store.Create(context.Background(), pod); err != nil {
 		t.Fatal(err)
@@ -275,11 +279,13 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 	if _, err := f.reconcile(t, trial); err != nil {
 		t.Fatalf("third Reconcile: %v", err)
 	}
-	if got := f.trial(t, trial).Status.Phase; got != crucible.TrialRunning {
-		t.Errorf("phase with the Pod running = %q; want Running", got)
+	wantStatus := crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name,
+		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1}
+	if diff := diffStatus(wantStatus, f.trial(t, trial).Status); diff != "" {
+		t.Errorf("status with the Pod running (-want +got):\n%s", diff)
 	}
-	if creates, patches, _ := f.calls.snapshot(); creates != 1 || patches != 2 {
-		t.Errorf("after the third Reconcile: %d creates and %d status patches; want 1 and 2", creates, patches)
+	if creates, patches, _ := f.calls.snapshot(); creates != 1 || patches != 1 {
+		t.Errorf("after the third Reconcile: %d creates and %d status patches; want 1 and 1", creates, patches)
 	}
 	if ev := f.events(); len(ev) != 0 {
 		t.Errorf("events = %q; want none before the Trial ends", ev)
@@ -298,9 +304,50 @@ func TestReconcileJobAlreadyExistsIsSuccess(t *testing.T) {
 	if _, err := f.reconcile(t, trial); err != nil {
 		t.Fatalf("Reconcile: %v; want AlreadyExists taken as success", err)
 	}
-	want := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, ObservedGeneration: 1}
-	if diff := diffStatus(want, f.trial(t, trial).Status); diff != "" {
+	if diff := diffStatus(crucible.TrialStatus{}, f.trial(t, trial).Status); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
+func TestReconcileRecordsPendingAfterTheGracePeriod(t *testing.T) {
+	exp, trial := controllerFixture()
+	f := newFixture(t, fixtureOptions{}, exp, trial)
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatal(err)
+	}
+	setJobCreated(t, f, trial, now.Add(-pendingGracePeriod))
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatal(err)
+	}
+	want := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name,
+		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1}
+	if diff := diffStatus(want, f.trial(t, trial).Status); diff != "" {
+		t.Errorf("status of a Trial whose Pod has not run for %v (-want +got):\n%s", pendingGracePeriod, diff)
+	}
+}
+
+// setJobCreated gives the Trial's Job a creation time and the start time
+// the Job controller would write.
+func setJobCreated(t *testing.T, f *fixture, trial *crucible.Trial, at time.Time) {
+	t.Helper()
+	job := &batchv1.Job{}
+	if err := f.store.Get(context.Background(), client.ObjectKeyFromObject(trial), job); err != nil {
+		t.Fatal(err)
+	}
+	job.CreationTimestamp = metav1.Time{Time: at}
+	if err := f.store.Update(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.StartTime = &metav1.Time{Time: t0}
+	if err := f.store.Status().Update(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	stored := &batchv1.Job{}
+	if err := f.store.Get(context.Background(), client.ObjectKeyFromObject(trial), stored); err != nil {
+		t.Fatal(err)
+	}
+	if !stored.CreationTimestamp.Time.Equal(at) || stored.Status.StartTime == nil {
+		t.Fatalf("the fake store kept creationTimestamp %v, startTime %v", stored.CreationTimestamp, stored.Status.StartTime)
 	}
 }
 

@@ -26,6 +26,10 @@ const (
 	// the Pod's final status to reach the cache before it concludes the Pod
 	// is gone and its metrics lost.
 	podGracePeriod = 30 * time.Second
+	// pendingGracePeriod is how long a Job may wait for its Pod to run
+	// before the Trial records that it is Pending. A Pod that starts sooner
+	// costs no status write for it: the first write says Running.
+	pendingGracePeriod = 5 * time.Second
 )
 
 // isFinished reports whether a Trial has ended; an ended Trial never changes.
@@ -38,14 +42,19 @@ func isFinished(status *crucible.TrialStatus) bool {
 // but its Pod's final status has not been seen yet; zero otherwise.
 func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod, objective string, now time.Time) time.Duration {
 	status := &trial.Status
-	status.JobName = job.Name
-	if job.Status.StartTime != nil {
-		status.StartTime = job.Status.StartTime.DeepCopy()
+	// The Job's name and start are recorded with a phase, never alone, so
+	// that they cost no status write of their own.
+	recordJob := func() {
+		status.JobName = job.Name
+		if job.Status.StartTime != nil {
+			status.StartTime = job.Status.StartTime.DeepCopy()
+		}
 	}
 	pod := trainerPod(pods)
 	term := trainerTerminated(pod)
 
 	if c := jobCondition(job, batchv1.JobFailed); c != nil {
+		recordJob()
 		reason, msg := failureReason(c, pod, term)
 		setFailed(trial, reason, msg, c.LastTransitionTime)
 		return 0
@@ -60,17 +69,27 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 			if waited < podGracePeriod {
 				return podGracePeriod - waited
 			}
+			recordJob()
 			setFailed(trial, crucible.ReasonMetricsMissing,
 				"the run succeeded but its Pod, and the metrics in its termination message, were gone before they could be read", end)
 			return 0
 		}
+		recordJob()
 		setFromMetrics(trial, term.Message, objective, end)
 		return 0
 	}
 
-	status.Phase = crucible.TrialPending
-	if pod != nil && pod.Status.Phase == corev1.PodRunning {
+	switch {
+	case pod != nil && pod.Status.Phase == corev1.PodRunning:
+		recordJob()
 		status.Phase = crucible.TrialRunning
+	case status.Phase == crucible.TrialRunning:
+		// The trainer ended and the Job controller has not said how yet.
+	case status.Phase == "" && now.Sub(job.CreationTimestamp.Time) < pendingGracePeriod:
+		return pendingGracePeriod - now.Sub(job.CreationTimestamp.Time)
+	default:
+		recordJob()
+		status.Phase = crucible.TrialPending
 	}
 	return 0
 }
