@@ -16,9 +16,12 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
@@ -77,12 +80,38 @@ func NewReconciler(c client.Client, apiReader client.Reader, recorder events.Eve
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&crucible.Trial{}).
-		Owns(&batchv1.Job{}).
-		// Pods belong to Jobs, not Trials, but carry the Trial's label.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToTrial)).
+		// A Trial's spec never changes: its own status writes need no pass.
+		For(&crucible.Trial{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Of a Job, only its end and its deletion matter; the Job
+		// controller's other status writes (active, ready, counts) do not.
+		Owns(&batchv1.Job{}, builder.WithPredicates(jobEnded)).
+		// Pods belong to Jobs, not Trials, but carry the Trial's label. Only
+		// a change of phase, or the trainer's end, matters.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToTrial), builder.WithPredicates(podProgressed)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers}).
 		Complete(r)
+}
+
+// jobEnded passes a Job's creation and deletion, and the updates that give
+// it a condition it did not have.
+var jobEnded = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*batchv1.Job)
+		after, ok2 := e.ObjectNew.(*batchv1.Job)
+		return !ok1 || !ok2 || len(before.Status.Conditions) != len(after.Status.Conditions) ||
+			!after.DeletionTimestamp.IsZero()
+	},
+}
+
+// podProgressed passes a Pod's creation and deletion, and the updates that
+// change its phase or end its trainer.
+var podProgressed = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*corev1.Pod)
+		after, ok2 := e.ObjectNew.(*corev1.Pod)
+		return !ok1 || !ok2 || before.Status.Phase != after.Status.Phase ||
+			(trainerTerminated(before) == nil) != (trainerTerminated(after) == nil)
+	},
 }
 
 func podToTrial(_ context.Context, obj client.Object) []reconcile.Request {

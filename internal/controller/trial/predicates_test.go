@@ -1,0 +1,62 @@
+package trial
+
+import (
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+)
+
+func TestJobEnded(t *testing.T) {
+	running := &batchv1.Job{Status: batchv1.JobStatus{Active: 1}}
+	ready := running.DeepCopy()
+	ready.Status.Ready = new(int32(1))
+	complete := running.DeepCopy()
+	complete.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	deleting := running.DeepCopy()
+	now := metav1.Now()
+	deleting.DeletionTimestamp = &now
+	cases := []struct {
+		name          string
+		before, after *batchv1.Job
+		want          bool
+	}{
+		{name: "counts only", before: running, after: ready, want: false},
+		{name: "a new condition", before: running, after: complete, want: true},
+		{name: "being deleted", before: running, after: deleting, want: true},
+	}
+	for _, tc := range cases {
+		if got := jobEnded.Update(event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}); got != tc.want {
+			t.Errorf("%s: jobEnded = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestPodProgressed(t *testing.T) {
+	pending := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	scheduled := pending.DeepCopy()
+	scheduled.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	running := pending.DeepCopy()
+	running.Status.Phase = corev1.PodRunning
+	ended := running.DeepCopy()
+	ended.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: crucible.TrainerContainerName,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
+	cases := []struct {
+		name          string
+		before, after *corev1.Pod
+		want          bool
+	}{
+		{name: "scheduled, still Pending", before: pending, after: scheduled, want: false},
+		{name: "starts running", before: pending, after: running, want: true},
+		{name: "trainer ends before the phase changes", before: running, after: ended, want: true},
+	}
+	for _, tc := range cases {
+		if got := podProgressed.Update(event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}); got != tc.want {
+			t.Errorf("%s: podProgressed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
