@@ -114,3 +114,19 @@ $(LOCALBIN)/.golangci-lint-$(GOLANGCI_LINT_VERSION):
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Benchmarks
+
+# make bench runs on a cluster of its own, never on the e2e cluster: 20 KWOK
+# nodes of 1,000 pods hold the 10,000 concurrent pods of the largest sweep.
+BENCH_CLUSTER_NAME ?= crucible-bench
+BENCH_CLUSTER_DIR ?= $(CURDIR)/.cluster-bench
+BENCH_KWOK_NODES ?= 20
+BENCH_KWOK_NODE_PODS ?= 1000
+BENCH_ARGS ?= -n 1000,5000 -rss-n 5000,10000
+
+.PHONY: bench
+bench: build ## Sweep benchmarks on a local cluster of their own; writes docs/benchmarks.md.
+	$(MAKE) dev-cluster CLUSTER_NAME=$(BENCH_CLUSTER_NAME) CLUSTER_DIR=$(BENCH_CLUSTER_DIR) \
+		KWOK_NODES=$(BENCH_KWOK_NODES) KWOK_NODE_PODS=$(BENCH_KWOK_NODE_PODS)
+	go run ./test/bench -kubeconfig $(BENCH_CLUSTER_DIR)/kubeconfig $(BENCH_ARGS) -out docs/benchmarks.md

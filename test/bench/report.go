@@ -1,0 +1,352 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Targets of the benchmark issue.
+const (
+	targetFanoutRatio     = 0.5 // operator trials/s over floor jobs/s, at least
+	targetCompletionRatio = 1.2 // operator time over floor time, at most
+	targetWritesPerTrial  = 4.0 // the manager's API writes per trial, at most
+	targetRSSMiB          = 300 // the manager's peak RSS at 10,000 Trials, below
+	targetRSSN            = 10000
+)
+
+type report struct {
+	Machine      machineInfo
+	Cluster      clusterInfo
+	Config       config
+	Command      string
+	Started      time.Time
+	Finished     time.Time
+	LoadStart    string
+	LoadEnd      string
+	Measurements []measurement
+	// PodMetaPruned: the Experiment's pod annotations did not reach the
+	// pods (see bench.podMetaPruned).
+	PodMetaPruned bool
+}
+
+func (r *report) find(k kind, sd side, n int) *measurement {
+	for i := range r.Measurements {
+		m := &r.Measurements[i]
+		if m.Kind == k && m.Side == sd && m.N == n && m.Err == "" {
+			return m
+		}
+	}
+	return nil
+}
+
+func (r *report) sizes(k kind) []int {
+	var out []int
+	for _, m := range r.Measurements {
+		if m.Kind == k && !slices.Contains(out, m.N) {
+			out = append(out, m.N)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func secs(d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	c := r.Cluster
+	cfg := r.Config
+
+	w("## Results of %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	w("Command: `%s` (%s)\n\n", r.Command, r.Finished.Sub(r.Started).Round(time.Second))
+	w("- Machine: %d cores (%s), %.1f GiB, Linux %s, %s. Load average (1 min): %s at the start, %s at the end.\n",
+		r.Machine.Cores, r.Machine.CPUModel, r.Machine.MemGiB, r.Machine.Kernel, r.Machine.Go, r.LoadStart, r.LoadEnd)
+	if other, peak, ok := r.otherCPU(); ok {
+		w("- Other processes (not this cluster, the manager, the floor or the bench) used %.0f%% of the machine's CPU during the measurements on average, %.0f%% at most: %s.\n",
+			100*other, 100*peak, busyWords(peak))
+	}
+	w("- Cluster: Kubernetes %s (kwokctl, binary runtime), %d KWOK nodes × %s pods; kube-controller-manager --kube-api-qps=%s --kube-api-burst=%s --concurrent-job-syncs=%s; kube-scheduler --kube-api-qps=%s --kube-api-burst=%s.\n",
+		c.Version, c.Nodes, c.PodsPerNode, flagOr(c.KCM, "kube-api-qps"), flagOr(c.KCM, "kube-api-burst"), flagOr(c.KCM, "concurrent-job-syncs"),
+		flagOr(c.Scheduler, "kube-api-qps"), flagOr(c.Scheduler, "kube-api-burst"))
+	w("- Operator: `bin/manager --kube-api-qps=-1 --experiment-workers=%d --trial-workers=%d%s`, a fresh process per measurement.\n",
+		cfg.experimentWorkers, cfg.trialWorkers, strings.Join(append([]string{""}, cfg.managerArgs...), " "))
+	w("- Floor: a plain client-go program (no rate limit) creating the same Jobs (copied from one the operator built: names, labels, env, pod template) with %d concurrent creates.\n",
+		cfg.floorWorkers)
+	if r.PodMetaPruned {
+		w("- Sweep: lr × depth grid of N trials, parallelism N, no dataset, no GPU. **The API server pruned the Experiment's `spec.podTemplate.metadata`** ")
+		w("(the CRD's schema has no embedded ObjectMeta), so the pods of both sides carried no `crucible.dev/e2e-*` annotation: ")
+		w("they ran the trainer Stage's default 2–4 s, in the fan-out runs as well (instead of %s, and of never completing).\n\n", cfg.duration)
+	} else {
+		w("- Sweep: lr × depth grid of N trials, parallelism N, no dataset, no GPU. Fan-out pods never complete (`%s: hang`); completion pods run %s (`%s`).\n\n",
+			annotationOutcome, cfg.duration, annotationDuration)
+	}
+
+	if ns := r.sizes(fanout); len(ns) > 0 {
+		w("### Fan-out: time until every Job exists\n\n")
+		w("| N | floor: all Jobs | floor jobs/s | operator: all Trials¹ | operator: all Jobs | operator trials/s | operator / floor | target ≥ %.0f%% |\n", 100*targetFanoutRatio)
+		w("|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, n := range ns {
+			f, o := r.find(fanout, floorSide, n), r.find(fanout, operatorSide, n)
+			if f == nil || o == nil {
+				w("| %d | %s | | | | | | not measured |\n", n, errOf(r, fanout, n))
+				continue
+			}
+			fr, or := rate(n, f.AllJobs), rate(n, o.AllJobs)
+			w("| %d | %s | %.0f | %s | %s | %.0f | %.0f%% | %s |\n", n, secs(f.AllJobs), fr, secs(o.TrialsCreated), secs(o.AllJobs), or,
+				100*or/fr, verdict(or/fr >= targetFanoutRatio))
+		}
+		w("\n¹ from the last Trial's creationTimestamp: whole seconds.\n\n")
+	}
+
+	if ns := r.sizes(completion); len(ns) > 0 {
+		w("### Completion: time until every trial ended\n\n")
+		w("| N | floor: all Jobs complete | operator: Experiment Succeeded | ratio | target ≤ %.1f× | operator: all Jobs exist | operator: all Jobs complete | floor: all Jobs exist |\n", targetCompletionRatio)
+		w("|---:|---:|---:|---:|---|---:|---:|---:|\n")
+		for _, n := range ns {
+			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
+			if f == nil || o == nil {
+				w("| %d | %s | | | not measured | | | |\n", n, errOf(r, completion, n))
+				continue
+			}
+			ratio := o.Succeeded.Seconds() / f.AllJobsEnded.Seconds()
+			w("| %d | %s | %s | %.2f× | %s | %s | %s | %s |\n", n, secs(f.AllJobsEnded), secs(o.Succeeded), ratio,
+				verdict(ratio <= targetCompletionRatio), secs(o.AllJobs), secs(o.AllJobsEnded), secs(f.AllJobs))
+		}
+		w("\n")
+
+		w("### API writes per trial (completion runs, whole sweep)\n\n")
+		w("The manager's own writes are counted by its client (client-go's `rest_client_requests_total`, POST/PUT/PATCH/DELETE); ")
+		w("the API server's `apiserver_request_total` (diffed around each run) counts every client's writes, so the floor run's column is what the cluster itself writes for N Jobs.\n\n")
+		w("| N | manager's writes / trial | by method | target ≤ %.0f | API server, operator run / trial | API server, floor run / trial | difference |\n", targetWritesPerTrial)
+		w("|---:|---:|---|---|---:|---:|---:|\n")
+		for _, n := range ns {
+			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
+			if f == nil || o == nil || o.Manager == nil {
+				continue
+			}
+			mw := o.Manager.writes() / float64(n)
+			ot, ft := o.Writes.total(nil)/float64(n), f.Writes.total(nil)/float64(n)
+			w("| %d | %.2f | %s | %s | %.2f | %.2f | %+.2f |\n", n, mw, methods(o.Manager, n), verdict(mw <= targetWritesPerTrial), ot, ft, ot-ft)
+		}
+		w("\n")
+		for _, n := range ns {
+			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
+			if f == nil || o == nil {
+				continue
+			}
+			w("<details><summary>N=%d: API server writes per trial by verb and resource</summary>\n\n", n)
+			w("| verb resource | floor run | operator run | difference |\n|---|---:|---:|---:|\n")
+			keys := reqCounts{}
+			for k := range f.Writes {
+				keys[k] = 1
+			}
+			for k := range o.Writes {
+				keys[k] = 1
+			}
+			small := reqCounts{}
+			for _, k := range keys.keys() {
+				fv, ov := f.Writes[k]/float64(n), o.Writes[k]/float64(n)
+				if fv < 0.01 && ov < 0.01 {
+					small[k] = 1
+					continue
+				}
+				w("| %s | %.3f | %.3f | %+.3f |\n", k, fv, ov, ov-fv)
+			}
+			if len(small) > 0 {
+				fv := f.Writes.total(func(k reqKey) bool { return small[k] != 0 }) / float64(n)
+				ov := o.Writes.total(func(k reqKey) bool { return small[k] != 0 }) / float64(n)
+				w("| %d others (leases, ...) | %.3f | %.3f | %+.3f |\n", len(small), fv, ov, ov-fv)
+			}
+			w("\n</details>\n\n")
+		}
+
+		w("### Manager footprint (completion runs)\n\n")
+		w("| N | peak RSS | CPU | CPU / trial | reconciles / trial: trial, experiment | mean reconcile: trial, experiment | mean queue wait: trial, experiment | target RSS < %d MiB at %d |\n", targetRSSMiB, targetRSSN)
+		w("|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, n := range ns {
+			o := r.find(completion, operatorSide, n)
+			if o == nil {
+				continue
+			}
+			rss := float64(o.PeakRSS) / (1 << 20)
+			v := "–"
+			if n == targetRSSN {
+				v = verdict(rss < targetRSSMiB)
+			}
+			recon, mean, queue := "–", "–", "–"
+			if mm := o.Manager; mm != nil {
+				recon = fmt.Sprintf("%.2f, %.2f", mm.Reconciles["trial"]/float64(n), mm.Reconciles["experiment"]/float64(n))
+				mean = fmt.Sprintf("%s, %s", ms(mm.ReconcileSeconds["trial"], mm.Reconciles["trial"]), ms(mm.ReconcileSeconds["experiment"], mm.Reconciles["experiment"]))
+				queue = fmt.Sprintf("%s, %s", ms(mm.QueueWaitSeconds["trial"], mm.QueueWaitCount["trial"]), ms(mm.QueueWaitSeconds["experiment"], mm.QueueWaitCount["experiment"]))
+			}
+			w("| %d | %.0f MiB | %.1f s | %.2f ms | %s | %s | %s | %s |\n", n, rss, o.CPUSeconds, 1000*o.CPUSeconds/float64(n), recon, mean, queue, v)
+		}
+		w("\n")
+
+		w("### Events (completion runs)\n\n| N | side | reporting controller and reason: count |\n|---:|---|---|\n")
+		for _, n := range ns {
+			for _, sd := range []side{floorSide, operatorSide} {
+				if m := r.find(completion, sd, n); m != nil {
+					w("| %d | %s | %s |\n", n, sd, eventWords(m.Events))
+				}
+			}
+		}
+		w("\n")
+	}
+
+	w("### CPU during each measurement\n\n")
+	w("CPU seconds by process over the measurement (from the start until its end condition); `other` is everything else on the machine.\n\n")
+	w("| measurement | wall | machine busy | other | kube-apiserver | etcd | kube-controller-manager | kube-scheduler | kwok | manager / floor | bench | load before → after |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, m := range r.Measurements {
+		cw := m.CPU
+		who := cw.Procs["manager"] + cw.Procs["floor"]
+		status := ""
+		if m.Err != "" {
+			status = " (failed: " + m.Err + ")"
+		}
+		w("| %s %s N=%d%s | %.1f s | %.0f%% | %.0f%% | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s → %s |\n",
+			m.Side, m.Kind, m.N, status, cw.Wall.Seconds(), 100*cw.utilisation(r.Machine.Cores, cw.Busy), 100*cw.utilisation(r.Machine.Cores, cw.Other),
+			cw.Procs["kube-apiserver"], cw.Procs["etcd"], cw.Procs["kube-controller-manager"], cw.Procs["kube-scheduler"], cw.Procs["kwok-controller"],
+			who, cw.Procs["bench"], m.LoadBefore, m.LoadAfter)
+	}
+	w("\n")
+	return b.String()
+}
+
+// otherCPU is the mean and peak share of the machine other processes used
+// during the measurements, weighted by wall time.
+func (r *report) otherCPU() (mean, peak float64, ok bool) {
+	var wall, other float64
+	for _, m := range r.Measurements {
+		if m.CPU.Wall <= 0 {
+			continue
+		}
+		wall += m.CPU.Wall.Seconds()
+		other += m.CPU.Other
+		peak = max(peak, m.CPU.utilisation(r.Machine.Cores, m.CPU.Other))
+	}
+	if wall == 0 {
+		return 0, 0, false
+	}
+	return other / (wall * float64(r.Machine.Cores)), peak, true
+}
+
+func busyWords(peak float64) string {
+	switch {
+	case peak < 0.05:
+		return "the machine was quiet"
+	case peak < 0.2:
+		return "the machine was mostly quiet"
+	default:
+		return "**the machine was busy with other work: the figures are pessimistic; re-run on a quiet machine**"
+	}
+}
+
+func flagOr(flags map[string]string, k string) string {
+	if v, ok := flags[k]; ok {
+		return v
+	}
+	return "(default)"
+}
+
+func ms(sum, count float64) string {
+	if count == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f ms", 1000*sum/count)
+}
+
+func methods(m *managerMetrics, n int) string {
+	var parts []string
+	for _, k := range []string{"POST", "PATCH", "PUT", "DELETE"} {
+		if v := m.Requests[k]; v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, v/float64(n)))
+		}
+	}
+	var failed []string
+	for k, v := range m.FailedRequests {
+		failed = append(failed, fmt.Sprintf("%s: %.0f", k, v))
+	}
+	sort.Strings(failed)
+	s := strings.Join(parts, ", ")
+	if len(failed) > 0 {
+		s += "; not 2xx: " + strings.Join(failed, ", ")
+	}
+	return s
+}
+
+func eventWords(ev map[string]int) string {
+	keys := make([]string, 0, len(ev))
+	for k := range ev {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, ev[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func errOf(r *report, k kind, n int) string {
+	for _, m := range r.Measurements {
+		if m.Kind == k && m.N == n && m.Err != "" {
+			return "failed: " + m.Err
+		}
+	}
+	return ""
+}
+
+const (
+	beginMarker = "<!-- bench:begin (written by test/bench; edit outside the markers) -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+// writeReport puts text between the markers of path, keeping what is
+// outside them; a missing file is created with a short header.
+func writeReport(path, text string) error {
+	block := beginMarker + "\n" + text + endMarker + "\n"
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	switch {
+	case i >= 0 && j > i:
+		s = s[:i] + block + strings.TrimPrefix(s[j+len(endMarker):], "\n")
+	case len(s) > 0:
+		s = strings.TrimRight(s, "\n") + "\n\n" + block
+	default:
+		s = "# Benchmarks\n\nWritten by `make bench` (test/bench).\n\n" + block
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
