@@ -48,7 +48,7 @@ func main() {
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&o.leaderElectionNSName, "leader-election-namespace", "", "Namespace of the leader election lease; the in-cluster namespace when empty.")
 	flag.IntVar(&o.experimentWorkers, "experiment-workers", 4, "Experiments reconciled at once.")
-	flag.IntVar(&o.trialWorkers, "trial-workers", 16, "Trials reconciled at once.")
+	flag.IntVar(&o.trialWorkers, "trial-workers", 32, "Trials reconciled at once.")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the API server; a negative value turns client rate limiting off.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
 	zapOpts := zap.Options{Development: false}

@@ -46,7 +46,7 @@ const (
 )
 
 // maxParallelCreates bounds the Trial creates in flight from one pass.
-const maxParallelCreates = 16
+const maxParallelCreates = 64
 
 // Reconciler reconciles Experiments.
 type Reconciler struct {
