@@ -30,6 +30,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.env) == has(oldSelf.env)",fieldPath=".env",message="env is immutable: a changed pin is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.dataset) == has(oldSelf.dataset)",fieldPath=".dataset",message="dataset is immutable: a changed pin is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.parameters) == has(oldSelf.parameters)",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="has(self.artifacts) == has(oldSelf.artifacts)",fieldPath=".artifacts",message="artifacts is immutable: trials of one Experiment write to one place"
 type ExperimentSpec struct {
 	// image is the trainer's container image, pinned by digest:
 	// "<repository>@sha256:<64 hex digits>". A tag alone is refused, because
@@ -140,6 +141,207 @@ type ExperimentSpec struct {
 	// +optional
 	// +kubebuilder:default=false
 	Suspend bool `json:"suspend,omitempty"`
+
+	// artifacts is where trials write their outputs (models, checkpoints,
+	// logs): an S3-compatible store or a PersistentVolumeClaim. Each trial
+	// writes under a prefix of its own,
+	// <prefix>/<namespace>/<experiment>/<trial>/, named in its
+	// CRUCIBLE_ARTIFACT_URI. It cannot change after creation. It is not
+	// part of the spec digest: where outputs go does not change them.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="artifacts is immutable: trials of one Experiment write to one place"
+	Artifacts *ArtifactsSpec `json:"artifacts,omitempty"`
+
+	// retention says which Jobs, Trials and artifacts are kept, and for how
+	// long. Nothing is deleted unless it says so. It may be changed at any
+	// time; a change after the Experiment ended is applied again.
+	// +optional
+	Retention *RetentionSpec `json:"retention,omitempty"`
+}
+
+// ArtifactsSpec is an artifact store: exactly one of s3 or
+// persistentVolumeClaim.
+// +kubebuilder:validation:XValidation:rule="[has(self.s3), has(self.persistentVolumeClaim)].filter(x, x).size() == 1",message="exactly one of s3 or persistentVolumeClaim must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.required) || !self.required || has(self.s3)",message="required needs an s3 store: the operator cannot list a volume"
+type ArtifactsSpec struct {
+	// s3 is a bucket of an S3-compatible store. After a trial ends the
+	// operator lists what it wrote and records it on the Trial.
+	// +optional
+	S3 *S3ArtifactStore `json:"s3,omitempty"`
+
+	// persistentVolumeClaim is a claim in the Experiment's namespace; each
+	// trial's directory of it is mounted at /artifacts.
+	// +optional
+	PersistentVolumeClaim *PVCArtifactStore `json:"persistentVolumeClaim,omitempty"`
+
+	// required fails a trial that ends without having written any artifact,
+	// with reason ArtifactsMissing. s3 stores only.
+	// +optional
+	Required bool `json:"required,omitempty"`
+}
+
+// S3ArtifactStore is a bucket of an S3-compatible store.
+type S3ArtifactStore struct {
+	// endpoint is the store's host, with a port if it is not the scheme's
+	// default: "s3.eu-west-1.amazonaws.com", "minio.storage:9000".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?(:[0-9]{1,5})?$')",message="endpoint must be a host or host:port, without scheme or path"
+	Endpoint string `json:"endpoint"`
+
+	// bucket is the bucket's name. The operator does not create it.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	Bucket string `json:"bucket"`
+
+	// prefix is the key prefix under which the Experiment's trials write.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(s, s == '..' || s == '.')",message="prefix must be a relative key prefix without '.' or '..' segments"
+	Prefix string `json:"prefix,omitempty"`
+
+	// region of the bucket; the store's default when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Region string `json:"region,omitempty"`
+
+	// credentialsSecret names a Secret in the Experiment's namespace with
+	// the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Trials get them
+	// by secretKeyRef, never as plain values in the Job.
+	// +required
+	CredentialsSecret SecretReference `json:"credentialsSecret"`
+
+	// insecure talks plain HTTP to the store instead of TLS. For a local
+	// store on a trusted network only.
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
+}
+
+// SecretReference names a Secret in the Experiment's namespace.
+type SecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// PVCArtifactStore is a directory of a PersistentVolumeClaim.
+type PVCArtifactStore struct {
+	// claimName is the claim's name in the Experiment's namespace. It must
+	// be writable by every trial at once (ReadWriteMany) unless trials run
+	// one at a time.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ClaimName string `json:"claimName"`
+
+	// subPath is the directory of the claim that trial directories go
+	// under; the claim's root when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.split('/').exists(s, s == '..')",message="subPath must be a relative path without '..'"
+	SubPath string `json:"subPath,omitempty"`
+}
+
+// RetentionSpec says what is kept of an Experiment's runs.
+type RetentionSpec struct {
+	// jobs says when finished trials' Jobs, and their Pods, are deleted.
+	// The Trial keeps its record.
+	// +optional
+	Jobs JobRetention `json:"jobs,omitzero"`
+
+	// trials says which Trials are kept after the Experiment ends.
+	// +optional
+	Trials TrialRetention `json:"trials,omitzero"`
+
+	// artifacts says whose artifacts are kept, for how long, and what
+	// happens to them when the Experiment is deleted. s3 stores only.
+	// +optional
+	Artifacts ArtifactRetention `json:"artifacts,omitzero"`
+}
+
+// JobRetention says when finished trials' Jobs are deleted.
+type JobRetention struct {
+	// ttlSecondsAfterFinished deletes a trial's Job and its Pods this many
+	// seconds after the trial's result was recorded. Jobs are kept when
+	// unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// FailedPolicy says whether failed trials are kept.
+// +kubebuilder:validation:Enum=Keep;Delete
+type FailedPolicy string
+
+const (
+	// FailedKeep keeps every failed trial.
+	FailedKeep FailedPolicy = "Keep"
+	// FailedDelete keeps no failed trial.
+	FailedDelete FailedPolicy = "Delete"
+)
+
+// TrialRetention says which Trials are kept after the Experiment ends.
+type TrialRetention struct {
+	// keepBest keeps the best keepBest succeeded Trials by objective (ties
+	// to the lower index) and deletes the other succeeded ones once the
+	// Experiment has ended. All are kept when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	KeepBest *int32 `json:"keepBest,omitempty"`
+
+	// failed is Keep (every failed Trial is kept) or Delete.
+	// +optional
+	// +kubebuilder:default=Keep
+	Failed FailedPolicy `json:"failed,omitempty"`
+}
+
+// DeletionPolicy says what happens to artifacts when their Experiment is
+// deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionDelete deletes every artifact of the Experiment with it.
+	DeletionDelete DeletionPolicy = "Delete"
+	// DeletionRetain leaves the artifacts in the store.
+	DeletionRetain DeletionPolicy = "Retain"
+)
+
+// ArtifactRetention says whose artifacts are kept.
+type ArtifactRetention struct {
+	// keepBest keeps the artifacts of the best keepBest succeeded trials by
+	// objective (ties to the lower index); the other succeeded trials'
+	// artifacts are deleted ttlSecondsAfterFinished after the Experiment
+	// ended. All are kept when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	KeepBest *int32 `json:"keepBest,omitempty"`
+
+	// failed is Keep (failed trials' artifacts are kept) or Delete (deleted
+	// with the succeeded ones not kept).
+	// +optional
+	// +kubebuilder:default=Keep
+	Failed FailedPolicy `json:"failed,omitempty"`
+
+	// ttlSecondsAfterFinished is how long after the Experiment ended the
+	// artifacts not kept are deleted. Trials that retention.trials deletes
+	// are deleted after it too, since their records say where those
+	// artifacts are.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// onDeletion is Delete (deleting the Experiment deletes all its
+	// artifacts first; the Experiment stays, with a condition, until that
+	// succeeded) or Retain.
+	// +optional
+	// +kubebuilder:default=Delete
+	OnDeletion DeletionPolicy `json:"onDeletion,omitempty"`
 }
 
 // EnvVar is a literal environment variable of the trainer.
@@ -428,7 +630,26 @@ const (
 	ReasonResumed = "Resumed"
 	// ReasonNotSuspended: spec.suspend is false and never was set.
 	ReasonNotSuspended = "NotSuspended"
+
+	// ExperimentCollectedCondition surfaces once retention has something to
+	// collect: True when the ended Experiment's retention policy has been
+	// applied, False while it waits or cannot reach the store.
+	ExperimentCollectedCondition = "Collected"
+	// ReasonRetentionApplied: what the policy does not keep was deleted.
+	ReasonRetentionApplied = "RetentionApplied"
+	// ReasonWaitingForTTL: artifacts are deleted once their TTL passed.
+	ReasonWaitingForTTL = "WaitingForTTL"
+	// ReasonStoreError: the artifact store could not be reached, or refused
+	// a request; collection is retried with backoff.
+	ReasonStoreError = "StoreError"
+	// ReasonDeletingArtifacts: the Experiment is being deleted and its
+	// artifacts are deleted first.
+	ReasonDeletingArtifacts = "DeletingArtifacts"
 )
+
+// ArtifactsFinalizer holds a deleted Experiment until its artifacts are
+// deleted from the store (retention.artifacts.onDeletion: Delete).
+const ArtifactsFinalizer = "crucible.dev/artifacts"
 
 // TrialCounts counts an Experiment's trials.
 type TrialCounts struct {
@@ -487,7 +708,7 @@ type ExperimentStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Succeeded, Failed, Suspended.
+	// conditions: Succeeded, Failed, Suspended, Collected.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -517,6 +738,45 @@ type ExperimentStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=71
 	SpecDigest string `json:"specDigest,omitempty"`
+
+	// retention is what the retention policy has collected since the
+	// Experiment ended.
+	// +optional
+	Retention *RetentionStatus `json:"retention,omitempty"`
+}
+
+// RetentionStatus is what retention collected.
+type RetentionStatus struct {
+	// appliedPolicy is the policy last applied, so that a changed policy
+	// counts only what it collects in addition.
+	// +optional
+	AppliedPolicy *RetentionSpec `json:"appliedPolicy,omitempty"`
+
+	// appliedTime is when it was last applied.
+	// +optional
+	AppliedTime *metav1.Time `json:"appliedTime,omitempty"`
+
+	// trialsDeleted is how many Trials retention deleted.
+	// +optional
+	TrialsDeleted int32 `json:"trialsDeleted,omitempty"`
+
+	// artifactsDeleted is whose artifacts retention deleted, and what they
+	// held.
+	// +optional
+	ArtifactsDeleted ArtifactCounts `json:"artifactsDeleted,omitzero"`
+}
+
+// ArtifactCounts counts the artifacts of some trials.
+type ArtifactCounts struct {
+	// trials is how many trials' artifacts.
+	// +optional
+	Trials int32 `json:"trials,omitempty"`
+	// objects is how many objects they were.
+	// +optional
+	Objects int64 `json:"objects,omitempty"`
+	// bytes is their total size.
+	// +optional
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // Experiment is a reproducible hyperparameter sweep: an image, a dataset, a

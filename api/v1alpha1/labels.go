@@ -30,7 +30,29 @@ const (
 	EnvExperiment = "CRUCIBLE_EXPERIMENT"
 	// EnvDatasetPath holds the path the dataset is mounted at, when there is one.
 	EnvDatasetPath = "CRUCIBLE_DATASET_PATH"
+	// EnvArtifactURI holds where the trial writes its artifacts:
+	// s3://<bucket>/<key prefix>/ or pvc://<claim>/<path>/.
+	EnvArtifactURI = "CRUCIBLE_ARTIFACT_URI"
+	// EnvArtifactPath holds the directory the trial writes its artifacts
+	// to, for a persistentVolumeClaim store: ArtifactsMountPath.
+	EnvArtifactPath = "CRUCIBLE_ARTIFACT_PATH"
+	// EnvArtifactBucket and EnvArtifactPrefix hold the bucket and the
+	// trial's key prefix, for an s3 store. The endpoint, region and
+	// credentials are in the variables S3 SDKs read: AWS_ENDPOINT_URL,
+	// AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	EnvArtifactBucket = "CRUCIBLE_ARTIFACT_BUCKET"
+	EnvArtifactPrefix = "CRUCIBLE_ARTIFACT_PREFIX"
 )
+
+// Keys of an s3 store's credentials Secret, the names S3 SDKs read them from.
+const (
+	SecretKeyAccessKeyID     = "AWS_ACCESS_KEY_ID"
+	SecretKeySecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+)
+
+// ArtifactsMountPath is where a persistentVolumeClaim store's directory of
+// the trial is mounted.
+const ArtifactsMountPath = "/artifacts"
 
 // TrainerContainerName is the name of the container the operator builds from
 // the Experiment's pinned fields. A podTemplate container of this name is

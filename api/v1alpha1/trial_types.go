@@ -111,6 +111,14 @@ const (
 	ReasonPodFailed = "PodFailed"
 	// ReasonJobMissing: the Trial's Job disappeared before the run ended.
 	ReasonJobMissing = "JobMissing"
+	// ReasonArtifactsMissing: the run exited 0 but wrote no artifact, and
+	// the Experiment's artifacts are required.
+	ReasonArtifactsMissing = "ArtifactsMissing"
+
+	// TrialArtifactsRecordedCondition surfaces when the run ended but what
+	// it wrote could not be listed yet (reason StoreError, the message says
+	// why). The Trial ends once the listing succeeds.
+	TrialArtifactsRecordedCondition = "ArtifactsRecorded"
 )
 
 // TrialStatus is the observed state of a Trial.
@@ -124,7 +132,7 @@ type TrialStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Succeeded.
+	// conditions: Succeeded, ArtifactsRecorded.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -157,7 +165,7 @@ type TrialStatus struct {
 
 	// reason is why the run failed, CamelCase: MetricsMissing,
 	// MetricsMalformed, ExitCode, OOMKilled, DeadlineExceeded, PodFailed,
-	// JobMissing.
+	// JobMissing, ArtifactsMissing.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Reason string `json:"reason,omitempty"`
@@ -166,6 +174,37 @@ type TrialStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// artifacts is where the run's artifacts are and, for an s3 store,
+	// what it had written when it ended.
+	// +optional
+	Artifacts *TrialArtifacts `json:"artifacts,omitempty"`
+}
+
+// TrialArtifacts records a trial's artifacts.
+type TrialArtifacts struct {
+	// uri is where the trial wrote, as the trial saw it in
+	// CRUCIBLE_ARTIFACT_URI: s3://<bucket>/<key prefix>/ or
+	// pvc://<claim>/<path>/.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	URI string `json:"uri"`
+
+	// objects is how many objects the trial wrote (s3 stores).
+	// +optional
+	Objects *int64 `json:"objects,omitempty"`
+
+	// bytes is their total size (s3 stores).
+	// +optional
+	Bytes *int64 `json:"bytes,omitempty"`
+
+	// manifestDigest is "sha256:<hex>" over the sorted list of the objects'
+	// keys (relative to uri), sizes and ETags, one JSON array
+	// [key,size,etag] and a newline per object: equal outputs, equal
+	// digest (s3 stores).
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	ManifestDigest string `json:"manifestDigest,omitempty"`
 }
 
 // Trial is one run of an Experiment: one point of the search space with one
