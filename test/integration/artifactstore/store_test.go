@@ -1,0 +1,500 @@
+// Package artifactstore_test tests internal/artifacts' S3 store against a
+// real S3 server: versitygw from bin/ (make s3-assets), one per test.
+package artifactstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/test/s3server"
+)
+
+const (
+	// bucket is the bucket each test's server has.
+	bucket = "artifacts"
+	// lockedBucket is a bucket with S3 Object Lock, whose objects a legal
+	// hold keeps from deletion.
+	lockedBucket = "locked-artifacts"
+	// storePrefix is the store's configured prefix, as the operator passes
+	// it to TrialPrefix.
+	storePrefix = "runs"
+	// unreachableBound is the most a call to a stopped server may take. The
+	// store tries 3 times with at most 1 s between tries, so a refused
+	// connection fails within a few seconds; the bound is generous for
+	// loaded CI machines.
+	unreachableBound = 30 * time.Second
+)
+
+// env is one test's S3 server, a client of its own to seed and check the
+// bucket with, and the store under test.
+type env struct {
+	srv    *s3server.Server
+	client *minio.Client
+	bucket string
+	store  artifacts.Store
+}
+
+// newEnv starts a server with an empty bucket and a store over it.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, bucket, minio.MakeBucketOptions{})
+}
+
+// newEnvWith starts a server, makes bucket with opts, and builds a store
+// over it.
+func newEnvWith(t *testing.T, bucket string, opts minio.MakeBucketOptions) *env {
+	t.Helper()
+	srv := s3server.StartT(t, t.TempDir())
+	client, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Region = srv.Region
+	if err := client.MakeBucket(t.Context(), bucket, opts); err != nil {
+		t.Fatalf("MakeBucket %s: %v", bucket, err)
+	}
+	return &env{srv: srv, client: client, bucket: bucket, store: newStore(t, srv, bucket, srv.Region)}
+}
+
+// newStore is a store over bucket of srv, as the operator would build it.
+func newStore(t *testing.T, srv *s3server.Server, bucket, region string) artifacts.Store {
+	t.Helper()
+	store, err := artifacts.NewS3Store(artifacts.S3Config{
+		Endpoint:        srv.Host(),
+		Bucket:          bucket,
+		Region:          region,
+		Insecure:        true,
+		AccessKeyID:     srv.AccessKey,
+		SecretAccessKey: srv.SecretKey,
+	})
+	if err != nil {
+		t.Fatalf("NewS3Store: %v", err)
+	}
+	return store
+}
+
+// put writes key with size bytes of content and returns what PutObject
+// reports, as an Object with a full key.
+func (e *env) put(t *testing.T, key string, size int) artifacts.Object {
+	t.Helper()
+	data := bytes.Repeat([]byte{byte(len(key))}, size)
+	info, err := e.client.PutObject(t.Context(), e.bucket, key, bytes.NewReader(data), int64(size), minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatalf("PutObject %s: %v", key, err)
+	}
+	return artifacts.Object{Key: info.Key, Size: info.Size, ETag: info.ETag}
+}
+
+// putMany writes n small objects "<prefix>obj-NNNN" (NNNN from 0) in parallel
+// and returns their total size.
+func (e *env) putMany(t *testing.T, prefix string, n int) (total int64) {
+	t.Helper()
+	const workers = 16
+	sizes := make([]int64, n)
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				key := fmt.Sprintf("%sobj-%04d", prefix, i)
+				data := bytes.Repeat([]byte{'x'}, i%7)
+				_, errs[i] = e.client.PutObject(t.Context(), e.bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+				sizes[i] = int64(len(data))
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("PutObject: %v", err)
+	}
+	for _, s := range sizes {
+		total += s
+	}
+	return total
+}
+
+// keys lists the whole bucket with the test's own client, sorted.
+func (e *env) keys(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	for obj := range e.client.ListObjects(t.Context(), e.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatalf("ListObjects: %v", obj.Err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// list is e.store.List, sorted by key, failing the test on an error.
+func (e *env) list(t *testing.T, prefix string) []artifacts.Object {
+	t.Helper()
+	objs, err := e.store.List(t.Context(), prefix)
+	if err != nil {
+		t.Fatalf("List(%q): %v", prefix, err)
+	}
+	sortByKey(objs)
+	return objs
+}
+
+func sortByKey(objs []artifacts.Object) {
+	slices.SortFunc(objs, func(a, b artifacts.Object) int { return strings.Compare(a.Key, b.Key) })
+}
+
+// relative returns objs with prefix cut from their keys, sorted by key.
+func relative(objs []artifacts.Object, prefix string) []artifacts.Object {
+	out := make([]artifacts.Object, len(objs))
+	for i, o := range objs {
+		o.Key = strings.TrimPrefix(o.Key, prefix)
+		out[i] = o
+	}
+	sortByKey(out)
+	return out
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
+	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "ab")
+
+	var written []artifacts.Object // under trialA, full keys
+	for key, size := range map[string]int{
+		"model/weights.bin":        2048,
+		"metrics.json":             17,
+		"logs/rank-0/stdout.txt":   100,
+		"a/b/c/d/e/deep.txt":       1,
+		"empty":                    0,
+		"模型 é/weights (1).bin":     5,
+		"with+plus&amp=eq?q#h.txt": 3,
+	} {
+		written = append(written, e.put(t, trialA+key, size))
+	}
+	// One multipart object, whose ETag is not an MD5 but "<hex>-<parts>".
+	const partSize = 5 << 20
+	data := bytes.Repeat([]byte{'m'}, partSize+1)
+	info, err := e.client.PutObject(t.Context(), e.bucket, trialA+"model/big.bin", bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{PartSize: partSize})
+	if err != nil {
+		t.Fatalf("PutObject (multipart): %v", err)
+	}
+	if !strings.HasSuffix(info.ETag, "-2") {
+		t.Fatalf("multipart PutObject: ETag %q, want one ending in -2", info.ETag)
+	}
+	written = append(written, artifacts.Object{Key: info.Key, Size: info.Size, ETag: info.ETag})
+	// Neighbours that a prefix without its final "/" would take in.
+	e.put(t, trialAB+"model/weights.bin", 10)
+	e.put(t, strings.TrimSuffix(trialA, "/")+".tar", 4) // "runs/ns/exp/a.tar"
+	e.put(t, artifacts.ExperimentPrefix(storePrefix, "ns", "exp")+"summary.json", 8)
+	e.put(t, artifacts.TrialPrefix(storePrefix, "ns2", "exp", "a")+"metrics.json", 9)
+
+	got := e.list(t, trialA)
+
+	t.Run("relative keys, sizes and ETags as StatObject reports them", func(t *testing.T) {
+		var want []artifacts.Object
+		for _, o := range written {
+			stat, err := e.client.StatObject(t.Context(), e.bucket, o.Key, minio.StatObjectOptions{})
+			if err != nil {
+				t.Fatalf("StatObject %s: %v", o.Key, err)
+			}
+			want = append(want, artifacts.Object{Key: strings.TrimPrefix(stat.Key, trialA), Size: stat.Size, ETag: stat.ETag})
+		}
+		sortByKey(want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("List(%q) mismatch (-StatObject +List):\n%s", trialA, diff)
+		}
+	})
+
+	t.Run("manifest equals the one of what was written", func(t *testing.T) {
+		want := artifacts.NewManifest(relative(written, trialA))
+		if diff := cmp.Diff(want, artifacts.NewManifest(got)); diff != "" {
+			t.Errorf("manifest of List mismatch (-PutObject +List):\n%s", diff)
+		}
+		if want.Objects != int64(len(written)) {
+			t.Errorf("manifest counts %d objects; want %d", want.Objects, len(written))
+		}
+	})
+
+	t.Run("experiment prefix holds both trials", func(t *testing.T) {
+		exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp")
+		var keys []string
+		for _, o := range e.list(t, exp) {
+			keys = append(keys, o.Key)
+		}
+		for _, want := range []string{"a/model/weights.bin", "a.tar", "ab/model/weights.bin", "summary.json"} {
+			if !slices.Contains(keys, want) {
+				t.Errorf("List(%q) keys %q; want %q among them", exp, keys, want)
+			}
+		}
+	})
+
+	t.Run("empty prefix lists nothing", func(t *testing.T) {
+		p := artifacts.TrialPrefix(storePrefix, "ns", "exp", "never-ran")
+		objs, err := e.store.List(t.Context(), p)
+		if err != nil || len(objs) != 0 {
+			t.Errorf("List(%q) = %v, %v; want no objects, no error", p, objs, err)
+		}
+	})
+
+	t.Run("store without a region asks the server for it", func(t *testing.T) {
+		objs, err := newStore(t, e.srv, e.bucket, "").List(t.Context(), trialA)
+		if err != nil {
+			t.Fatalf("List(%q) without a region: %v", trialA, err)
+		}
+		sortByKey(objs)
+		if diff := cmp.Diff(got, objs); diff != "" {
+			t.Errorf("List(%q) without a region mismatch (-with +without):\n%s", trialA, diff)
+		}
+	})
+}
+
+func TestDeletePrefix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
+	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "ab")
+	exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp")
+
+	var wantBytes int64
+	for key, size := range map[string]int{"model/weights.bin": 4096, "metrics.json": 20, "logs/x/y/z.txt": 7, "empty": 0} {
+		wantBytes += e.put(t, trialA+key, size).Size
+	}
+	kept := []string{
+		trialAB + "model/weights.bin",
+		strings.TrimSuffix(trialA, "/") + ".tar",
+		exp + "summary.json",
+		artifacts.TrialPrefix(storePrefix, "ns2", "exp", "a") + "metrics.json",
+	}
+	for _, key := range kept {
+		e.put(t, key, 3)
+	}
+	slices.Sort(kept)
+
+	objects, bytes, err := e.store.DeletePrefix(t.Context(), trialA)
+	if err != nil || objects != 4 || bytes != wantBytes {
+		t.Fatalf("DeletePrefix(%q) = %d, %d, %v; want 4, %d, nil", trialA, objects, bytes, err, wantBytes)
+	}
+	if diff := cmp.Diff(kept, e.keys(t)); diff != "" {
+		t.Errorf("bucket after DeletePrefix(%q) mismatch (-want +got):\n%s", trialA, diff)
+	}
+	if objs := e.list(t, trialA); len(objs) != 0 {
+		t.Errorf("List(%q) after DeletePrefix = %v; want nothing", trialA, objs)
+	}
+
+	t.Run("idempotent", func(t *testing.T) {
+		for _, p := range []string{trialA, artifacts.TrialPrefix(storePrefix, "ns", "exp", "never-ran")} {
+			objects, bytes, err := e.store.DeletePrefix(t.Context(), p)
+			if err != nil || objects != 0 || bytes != 0 {
+				t.Errorf("DeletePrefix(%q) = %d, %d, %v; want 0, 0, nil", p, objects, bytes, err)
+			}
+		}
+	})
+
+	t.Run("refuses the whole bucket", func(t *testing.T) {
+		objects, bytes, err := e.store.DeletePrefix(t.Context(), "")
+		if err == nil || objects != 0 || bytes != 0 {
+			t.Errorf(`DeletePrefix("") = %d, %d, %v; want 0, 0 and an error`, objects, bytes, err)
+		}
+		if diff := cmp.Diff(kept, e.keys(t)); diff != "" {
+			t.Errorf(`bucket after DeletePrefix("") mismatch (-want +got):\n%s`, diff)
+		}
+	})
+}
+
+// TestPagination: S3 lists and deletes at most 1000 keys per request.
+func TestPagination(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 1100
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "many")
+	sibling := artifacts.TrialPrefix(storePrefix, "ns", "exp", "many2")
+	wantBytes := e.putMany(t, trial, n)
+	e.putMany(t, sibling, 5)
+
+	objs := e.list(t, trial)
+	if len(objs) != n {
+		t.Fatalf("List(%q) returned %d objects; want %d", trial, len(objs), n)
+	}
+	for i, o := range objs {
+		if want := fmt.Sprintf("obj-%04d", i); o.Key != want {
+			t.Fatalf("List(%q)[%d].Key = %q; want %q", trial, i, o.Key, want)
+		}
+	}
+	if m := artifacts.NewManifest(objs); m.Objects != n || m.Bytes != wantBytes {
+		t.Errorf("manifest = %+v; want %d objects, %d bytes", m, n, wantBytes)
+	}
+
+	objects, bytes, err := e.store.DeletePrefix(t.Context(), trial)
+	if err != nil || objects != n || bytes != wantBytes {
+		t.Fatalf("DeletePrefix(%q) = %d, %d, %v; want %d, %d, nil", trial, objects, bytes, err, n, wantBytes)
+	}
+	if left := e.keys(t); len(left) != 5 || !strings.HasPrefix(left[0], sibling) || !strings.HasPrefix(left[4], sibling) {
+		t.Errorf("bucket after DeletePrefix(%q) holds %d keys %q; want the 5 of %q", trial, len(left), left, sibling)
+	}
+}
+
+// TestDeletePrefixGoesPastUndeletable: an object the store refuses to delete
+// (here, under a legal hold) is reported, and the others, in its batch of
+// 1000 and in the next, are deleted and counted.
+func TestDeletePrefixGoesPastUndeletable(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, lockedBucket, minio.MakeBucketOptions{ObjectLocking: true})
+	const n = 1100
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "held")
+	total := e.putMany(t, trial, n)
+	held := trial + "obj-0001" // 1 byte
+	on, off := minio.LegalHoldEnabled, minio.LegalHoldDisabled
+	if err := e.client.PutObjectLegalHold(t.Context(), e.bucket, held, minio.PutObjectLegalHoldOptions{Status: &on}); err != nil {
+		t.Fatalf("PutObjectLegalHold %s: %v", held, err)
+	}
+
+	objects, bytes, err := e.store.DeletePrefix(t.Context(), trial)
+	if err == nil || objects != n-1 || bytes != total-1 {
+		t.Fatalf("DeletePrefix(%q) with %s held = %d, %d, %v; want %d, %d and an error", trial, held, objects, bytes, err, n-1, total-1)
+	}
+	t.Logf("DeletePrefix with an object held: %v", err)
+	checkErr(t, "DeletePrefix", err, artifacts.S3URI(e.bucket, held), "AccessDenied")
+	if diff := cmp.Diff([]string{held}, e.keys(t)); diff != "" {
+		t.Errorf("bucket after DeletePrefix(%q) mismatch (-want +got):\n%s", trial, diff)
+	}
+
+	if err := e.client.PutObjectLegalHold(t.Context(), e.bucket, held, minio.PutObjectLegalHoldOptions{Status: &off}); err != nil {
+		t.Fatalf("PutObjectLegalHold %s: %v", held, err)
+	}
+	objects, bytes, err = e.store.DeletePrefix(t.Context(), trial)
+	if err != nil || objects != 1 || bytes != 1 {
+		t.Errorf("DeletePrefix(%q) once released = %d, %d, %v; want 1, 1, nil", trial, objects, bytes, err)
+	}
+}
+
+func TestMissingBucket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const missing = "no-such-bucket"
+	store := newStore(t, e.srv, missing, e.srv.Region)
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
+	where := artifacts.S3URI(missing, trial)
+
+	objs, err := store.List(t.Context(), trial)
+	if err == nil {
+		t.Fatalf("List on a missing bucket = %v, nil; want an error", objs)
+	}
+	checkErr(t, "List", err, where, "NoSuchBucket")
+
+	objects, bytes, err := store.DeletePrefix(t.Context(), trial)
+	if err == nil || objects != 0 || bytes != 0 {
+		t.Fatalf("DeletePrefix on a missing bucket = %d, %d, %v; want 0, 0 and an error", objects, bytes, err)
+	}
+	checkErr(t, "DeletePrefix", err, where, "NoSuchBucket")
+
+	if exists, err := e.client.BucketExists(t.Context(), missing); err != nil || exists {
+		t.Errorf("BucketExists(%s) = %v, %v after List and DeletePrefix; want false: the store must not create buckets", missing, exists, err)
+	}
+}
+
+func TestStoppedServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
+	want := []artifacts.Object{e.put(t, trial+"model.bin", 64)}
+	want[0].Key = "model.bin"
+	if err := e.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A deadline far above the bound, so that the store's own retry bound,
+	// not the context, ends the calls.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*unreachableBound)
+	defer cancel()
+	began := time.Now()
+	objs, err := e.store.List(ctx, trial)
+	took := time.Since(began)
+	t.Logf("List on a stopped server: %v in %v", err, took)
+	if err == nil {
+		t.Fatalf("List on a stopped server = %v, nil; want an error", objs)
+	}
+	checkErr(t, "List", err, artifacts.S3URI(bucket, trial), "")
+	if took > unreachableBound {
+		t.Errorf("List on a stopped server took %v; want at most %v", took, unreachableBound)
+	}
+
+	began = time.Now()
+	objects, bytes, err := e.store.DeletePrefix(ctx, trial)
+	took = time.Since(began)
+	t.Logf("DeletePrefix on a stopped server: %v in %v", err, took)
+	if err == nil || objects != 0 || bytes != 0 {
+		t.Fatalf("DeletePrefix on a stopped server = %d, %d, %v; want 0, 0 and an error", objects, bytes, err)
+	}
+	checkErr(t, "DeletePrefix", err, artifacts.S3URI(bucket, trial), "")
+	if took > unreachableBound {
+		t.Errorf("DeletePrefix on a stopped server took %v; want at most %v", took, unreachableBound)
+	}
+
+	// The same store works again once the server is back.
+	if err := e.srv.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, e.list(t, trial)); diff != "" {
+		t.Errorf("List after Restart mismatch (-want +got):\n%s", diff)
+	}
+	objects, bytes, err = e.store.DeletePrefix(t.Context(), trial)
+	if err != nil || objects != 1 || bytes != 64 {
+		t.Errorf("DeletePrefix after Restart = %d, %d, %v; want 1, 64, nil", objects, bytes, err)
+	}
+}
+
+func TestNewS3StoreRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	good := artifacts.S3Config{Endpoint: "127.0.0.1:9000", Bucket: bucket, Insecure: true, AccessKeyID: "a", SecretAccessKey: "s"}
+	cases := []struct {
+		name    string
+		mutate  func(*artifacts.S3Config)
+		wantErr string
+	}{
+		{name: "scheme", mutate: func(c *artifacts.S3Config) { c.Endpoint = "http://127.0.0.1:9000" }, wantErr: "without a scheme"},
+		{name: "empty bucket", mutate: func(c *artifacts.S3Config) { c.Bucket = "" }, wantErr: "empty bucket"},
+		{name: "empty endpoint", mutate: func(c *artifacts.S3Config) { c.Endpoint = "" }, wantErr: "empty endpoint"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := good
+			tc.mutate(&cfg)
+			if _, err := artifacts.NewS3Store(cfg); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("NewS3Store(%+v) = %v; want an error containing %q", cfg, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// checkErr checks that err says where it failed and, if code is not empty,
+// wraps an S3 error with that code.
+func checkErr(t *testing.T, op string, err error, where, code string) {
+	t.Helper()
+	if !strings.Contains(err.Error(), where) {
+		t.Errorf("%s error %q does not name %s", op, err, where)
+	}
+	if code == "" {
+		return
+	}
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) || resp.Code != code {
+		t.Errorf("%s error %q does not wrap an S3 %s error", op, err, code)
+	}
+}
