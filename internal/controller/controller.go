@@ -20,6 +20,7 @@ import (
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller/experiment"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/controller/trial"
 )
 
@@ -41,12 +42,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	// Secrets are read from the API server: the operator caches none.
+	stores := store.NewSecretOpener(mgr.GetAPIReader())
 	if err := experiment.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-experiment"),
-		experiment.WithConcurrency(max(1, o.ExperimentWorkers)), experiment.WithClock(o.Clock)).SetupWithManager(mgr); err != nil {
+		experiment.WithConcurrency(max(1, o.ExperimentWorkers)), experiment.WithClock(o.Clock),
+		experiment.WithStores(stores)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
-		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock)).SetupWithManager(mgr); err != nil {
+		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock),
+		trial.WithStores(stores)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Trial controller: %w", err)
 	}
 	return nil

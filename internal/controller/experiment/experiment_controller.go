@@ -21,13 +21,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/controller/backoff"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/searchspace"
 	"github.com/crucible-dev/crucible/internal/specdigest"
@@ -54,6 +57,8 @@ type Reconciler struct {
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
 	workers  int
+	// stores opens s3 artifact stores; nil when none is configured.
+	stores store.Opener
 }
 
 // Option configures a Reconciler.
@@ -65,6 +70,10 @@ func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clo
 // WithConcurrency sets how many Experiments are reconciled at once.
 func WithConcurrency(n int) Option { return func(r *Reconciler) { r.workers = n } }
 
+// WithStores sets how s3 artifact stores are opened, to delete what
+// retention does not keep.
+func WithStores(o store.Opener) Option { return func(r *Reconciler) { r.stores = o } }
+
 // NewReconciler returns an Experiment reconciler.
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
 	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1}
@@ -74,11 +83,14 @@ func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Optio
 	return r
 }
 
-// +kubebuilder:rbac:groups=crucible.dev,resources=experiments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=crucible.dev,resources=experiments,verbs=get;list;watch;patch;update
 // +kubebuilder:rbac:groups=crucible.dev,resources=experiments/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=crucible.dev,resources=experiments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=crucible.dev,resources=trials,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // SetupWithManager registers the reconciler with mgr. The indexes of package
 // index must be registered first.
@@ -90,7 +102,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Trial's spec never changes: only its status and its deletion
 		// matter to the Experiment. Status changes are batched.
 		Watches(&crucible.Trial{}, trialEvents()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, RateLimiter: backoff.RateLimiter()}).
 		Complete(r)
 }
 
@@ -134,7 +146,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp))
 	ctx = ctrl.LoggerInto(ctx, log)
-	if !exp.DeletionTimestamp.IsZero() {
+	if !exp.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(exp, crucible.ArtifactsFinalizer) {
 		// Trials, Jobs and Pods go by garbage collection of their owner.
 		return ctrl.Result{}, nil
 	}
@@ -146,17 +158,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 		retErr = errors.Join(retErr, r.writeStatus(ctx, before, exp, retErr == nil))
 	}()
-	return ctrl.Result{}, r.reconcile(ctx, exp)
+	if !exp.DeletionTimestamp.IsZero() {
+		wait, err := r.finalize(ctx, exp, metav1.NewTime(r.clock.Now()))
+		return ctrl.Result{RequeueAfter: wait}, err
+	}
+	if err := r.ensureFinalizer(ctx, exp); err != nil {
+		return ctrl.Result{}, err
+	}
+	wait, err := r.reconcile(ctx, exp)
+	return ctrl.Result{RequeueAfter: wait}, err
 }
 
 // reconcile runs the phases of one pass on exp, which it changes in memory
-// only; Reconcile writes the status once at the end.
-func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) error {
+// only; Reconcile writes the status once at the end. It returns how long to
+// wait before the next pass that no event brings.
+func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (time.Duration, error) {
 	now := metav1.NewTime(r.clock.Now())
 
 	digest, err := specdigest.Compute(&exp.Spec)
 	if err != nil {
-		return fmt.Errorf("computing the spec digest: %w", err)
+		return 0, fmt.Errorf("computing the spec digest: %w", err)
 	}
 	exp.Status.SpecDigest = digest
 
@@ -164,13 +185,18 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) er
 	if err != nil {
 		setInvalidCondition(exp, err, now)
 		setPhase(exp)
-		return nil // terminal: retrying cannot help
+		return 0, nil // terminal: retrying cannot help
 	}
 
 	var trials crucible.TrialList
 	if err := r.client.List(ctx, &trials, client.InNamespace(exp.Namespace),
 		client.MatchingFields{index.TrialOwnerKey: string(exp.UID)}, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing Trials: %w", err)
+		return 0, fmt.Errorf("listing Trials: %w", err)
+	}
+	if exp.Status.CompletionTime != nil {
+		// The Experiment ended with no trial running: its record is final,
+		// and retention may delete Trials without changing it.
+		return r.retain(ctx, exp, trials.Items, now)
 	}
 	obs := observe(trials.Items, space.Len(), exp.Spec.Objective.Goal)
 
@@ -189,7 +215,10 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) er
 	setSuspendedCondition(exp, now)
 	setPhase(exp)
 	setTimes(&exp.Status, now)
-	return createErr
+	if createErr != nil || exp.Status.CompletionTime == nil {
+		return 0, createErr
+	}
+	return r.retain(ctx, exp, trials.Items, now)
 }
 
 // createTrials creates the lowest-index missing Trials while fewer than

@@ -11,10 +11,14 @@ import (
 	"k8s.io/utils/ptr"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 )
 
-// datasetVolumeName names the volume the dataset is mounted from.
-const datasetVolumeName = "crucible-dataset"
+// Names of the volumes the operator adds to a trial's Pod.
+const (
+	datasetVolumeName   = "crucible-dataset"
+	artifactsVolumeName = "crucible-artifacts"
+)
 
 // newJobForTrial builds the Job that runs trial, from exp's pinned fields.
 // It is a pure function: the same Experiment and Trial give the same Job.
@@ -55,6 +59,14 @@ func newJobForTrial(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Jo
 
 	if ds := exp.Spec.Dataset; ds != nil {
 		spec.Volumes = append(spec.Volumes, datasetVolume(ds))
+	}
+	if a := exp.Spec.Artifacts; a != nil && a.PersistentVolumeClaim != nil {
+		spec.Volumes = append(spec.Volumes, corev1.Volume{
+			Name: artifactsVolumeName,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: a.PersistentVolumeClaim.ClaimName,
+			}},
+		})
 	}
 
 	return &batchv1.Job{
@@ -107,6 +119,14 @@ func trainerContainer(exp *crucible.Experiment, trial *crucible.Trial) corev1.Co
 		}
 		c.VolumeMounts = []corev1.VolumeMount{mount}
 	}
+	if a := exp.Spec.Artifacts; a != nil && a.PersistentVolumeClaim != nil {
+		// The kubelet creates the trial's directory of the claim.
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+			Name:      artifactsVolumeName,
+			MountPath: crucible.ArtifactsMountPath,
+			SubPath:   strings.TrimSuffix(artifacts.TrialPrefix(a.PersistentVolumeClaim.SubPath, trial.Namespace, exp.Name, trial.Name), "/"),
+		})
+	}
 	return c
 }
 
@@ -125,10 +145,58 @@ func trainerEnv(exp *crucible.Experiment, trial *crucible.Trial) []corev1.EnvVar
 	if ds := exp.Spec.Dataset; ds != nil {
 		env = append(env, corev1.EnvVar{Name: crucible.EnvDatasetPath, Value: ds.MountPath})
 	}
+	if a := exp.Spec.Artifacts; a != nil {
+		env = append(env, artifactEnv(a, exp.Name, trial)...)
+	}
 	for _, e := range exp.Spec.Env {
 		env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
 	}
 	return env
+}
+
+// artifactEnv tells the trainer where its artifacts go. An s3 store's
+// credentials come from the Secret by reference: they never appear in the
+// Job.
+func artifactEnv(a *crucible.ArtifactsSpec, experiment string, trial *crucible.Trial) []corev1.EnvVar {
+	if pvc := a.PersistentVolumeClaim; pvc != nil {
+		return []corev1.EnvVar{
+			{Name: crucible.EnvArtifactURI, Value: ArtifactURI(a, trial.Namespace, experiment, trial.Name)},
+			{Name: crucible.EnvArtifactPath, Value: crucible.ArtifactsMountPath},
+		}
+	}
+	s3 := a.S3
+	scheme := "https://"
+	if s3.Insecure {
+		scheme = "http://"
+	}
+	secretRef := func(key string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s3.CredentialsSecret.Name},
+			Key:                  key,
+		}}
+	}
+	env := []corev1.EnvVar{
+		{Name: crucible.EnvArtifactURI, Value: ArtifactURI(a, trial.Namespace, experiment, trial.Name)},
+		{Name: crucible.EnvArtifactBucket, Value: s3.Bucket},
+		{Name: crucible.EnvArtifactPrefix, Value: artifacts.TrialPrefix(s3.Prefix, trial.Namespace, experiment, trial.Name)},
+		{Name: "AWS_ENDPOINT_URL", Value: scheme + s3.Endpoint},
+		{Name: crucible.SecretKeyAccessKeyID, ValueFrom: secretRef(crucible.SecretKeyAccessKeyID)},
+		{Name: crucible.SecretKeySecretAccessKey, ValueFrom: secretRef(crucible.SecretKeySecretAccessKey)},
+	}
+	if s3.Region != "" {
+		env = append(env, corev1.EnvVar{Name: "AWS_REGION", Value: s3.Region})
+	}
+	return env
+}
+
+// ArtifactURI is where a trial writes its artifacts:
+// s3://<bucket>/<prefix>/<namespace>/<experiment>/<trial>/ or
+// pvc://<claim>/<subPath>/<namespace>/<experiment>/<trial>/.
+func ArtifactURI(a *crucible.ArtifactsSpec, namespace, experiment, trial string) string {
+	if pvc := a.PersistentVolumeClaim; pvc != nil {
+		return "pvc://" + pvc.ClaimName + "/" + artifacts.TrialPrefix(pvc.SubPath, namespace, experiment, trial)
+	}
+	return artifacts.S3URI(a.S3.Bucket, artifacts.TrialPrefix(a.S3.Prefix, namespace, experiment, trial))
 }
 
 // mergeTrainer merges the built trainer into the podTemplate's container of

@@ -496,3 +496,79 @@ func scribble(job *batchv1.Job) {
 		}
 	}
 }
+
+func TestNewJobForTrialArtifacts(t *testing.T) {
+	base := []corev1.EnvVar{
+		{Name: "CRUCIBLE_PARAM_LR", Value: "0.01"},
+		{Name: "CRUCIBLE_PARAM_BATCH_SIZE", Value: "64"},
+		{Name: "CRUCIBLE_SEED", Value: "42"},
+		{Name: "CRUCIBLE_TRIAL", Value: jobTestTrial},
+		{Name: "CRUCIBLE_EXPERIMENT", Value: "resnet"},
+	}
+	own := []corev1.EnvVar{{Name: "EPOCHS", Value: "3"}, {Name: "LOG_DIR", Value: "/logs/$(CRUCIBLE_TRIAL)"}}
+	secret := func(key string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "writer"}, Key: key}}
+	}
+	cases := []struct {
+		name       string
+		artifacts  crucible.ArtifactsSpec
+		wantEnv    []corev1.EnvVar
+		wantMounts []corev1.VolumeMount
+		wantVols   []corev1.Volume
+	}{{
+		name: "s3 over TLS, credentials by reference",
+		artifacts: crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
+			Endpoint: "s3.eu-west-1.amazonaws.com", Bucket: "models", Prefix: "/sweeps/", Region: "eu-west-1",
+			CredentialsSecret: crucible.SecretReference{Name: "writer"}}},
+		wantEnv: []corev1.EnvVar{
+			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "s3://models/sweeps/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_BUCKET", Value: "models"},
+			{Name: "CRUCIBLE_ARTIFACT_PREFIX", Value: "sweeps/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "AWS_ENDPOINT_URL", Value: "https://s3.eu-west-1.amazonaws.com"},
+			{Name: "AWS_ACCESS_KEY_ID", ValueFrom: secret("AWS_ACCESS_KEY_ID")},
+			{Name: "AWS_SECRET_ACCESS_KEY", ValueFrom: secret("AWS_SECRET_ACCESS_KEY")},
+			{Name: "AWS_REGION", Value: "eu-west-1"},
+		},
+	}, {
+		name: "s3 in plain HTTP, no prefix or region",
+		artifacts: crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
+			Endpoint: "minio.storage:9000", Bucket: "models", Insecure: true, CredentialsSecret: crucible.SecretReference{Name: "writer"}}},
+		wantEnv: []corev1.EnvVar{
+			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "s3://models/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_BUCKET", Value: "models"},
+			{Name: "CRUCIBLE_ARTIFACT_PREFIX", Value: "ml/resnet/" + jobTestTrial + "/"},
+			{Name: "AWS_ENDPOINT_URL", Value: "http://minio.storage:9000"},
+			{Name: "AWS_ACCESS_KEY_ID", ValueFrom: secret("AWS_ACCESS_KEY_ID")},
+			{Name: "AWS_SECRET_ACCESS_KEY", ValueFrom: secret("AWS_SECRET_ACCESS_KEY")},
+		},
+	}, {
+		name:      "a claim, the trial's own directory mounted at /artifacts",
+		artifacts: crucible.ArtifactsSpec{PersistentVolumeClaim: &crucible.PVCArtifactStore{ClaimName: "outputs", SubPath: "runs"}},
+		wantEnv: []corev1.EnvVar{
+			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "pvc://outputs/runs/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_PATH", Value: "/artifacts"},
+		},
+		wantMounts: []corev1.VolumeMount{{Name: "crucible-artifacts", MountPath: "/artifacts", SubPath: "runs/ml/resnet/" + jobTestTrial}},
+		wantVols: []corev1.Volume{{Name: "crucible-artifacts", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "outputs"}}}},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := sweepExperiment().Obj()
+			exp.Spec.Artifacts = &tc.artifacts
+			job := newJobForTrial(exp, sweepTrial(exp))
+			c := job.Spec.Template.Spec.Containers[0]
+			wantEnv := append(append(append([]corev1.EnvVar(nil), base...), tc.wantEnv...), own...)
+			if diff := cmp.Diff(wantEnv, c.Env); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantMounts, c.VolumeMounts); diff != "" {
+				t.Errorf("volume mounts (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantVols, job.Spec.Template.Spec.Volumes); diff != "" {
+				t.Errorf("volumes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -25,17 +26,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/internal/controller/backoff"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 )
 
 // ControllerName names the controller in logs, metrics and events.
 const ControllerName = "trial"
 
-// Event reasons, emitted on transitions only.
+// Event reasons.
 const (
 	// EventFailed is a Warning on a Trial whose run failed.
 	EventFailed = "TrialFailed"
+	// EventStoreError is a Warning on a Trial whose artifacts could not be
+	// listed; the Trial ends once they can be.
+	EventStoreError = "ArtifactStoreError"
 )
 
 // Reconciler reconciles Trials.
@@ -47,6 +54,8 @@ type Reconciler struct {
 	recorder  events.EventRecorder
 	clock     clock.PassiveClock
 	workers   int
+	// stores opens s3 artifact stores; nil when none is configured.
+	stores store.Opener
 }
 
 // Option configures a Reconciler.
@@ -57,6 +66,10 @@ func WithClock(c clock.PassiveClock) Option { return func(r *Reconciler) { r.clo
 
 // WithConcurrency sets how many Trials are reconciled at once.
 func WithConcurrency(n int) Option { return func(r *Reconciler) { r.workers = n } }
+
+// WithStores sets how s3 artifact stores are opened, to list what a trial
+// wrote.
+func WithStores(o store.Opener) Option { return func(r *Reconciler) { r.stores = o } }
 
 // NewReconciler returns a Trial reconciler. apiReader must read from the API
 // server, not a cache.
@@ -73,6 +86,7 @@ func NewReconciler(c client.Client, apiReader client.Reader, recorder events.Eve
 // +kubebuilder:rbac:groups=crucible.dev,resources=trials/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // SetupWithManager registers the reconciler with mgr. The indexes of package
 // index must be registered first, and the manager's cache should select Jobs
@@ -88,7 +102,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Pods belong to Jobs, not Trials, but carry the Trial's label. Only
 		// a change of phase, or the trainer's end, matters.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToTrial), builder.WithPredicates(podProgressed)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, RateLimiter: backoff.RateLimiter()}).
 		Complete(r)
 }
 
@@ -128,12 +142,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.client.Get(ctx, req.NamespacedName, trial); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !trial.DeletionTimestamp.IsZero() || isFinished(&trial.Status) {
-		// An ended Trial is a record: nothing more to do.
+	if !trial.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("trial", klog.KObj(trial))
 	ctx = ctrl.LoggerInto(ctx, log)
+	if isFinished(&trial.Status) {
+		// An ended Trial is a record; only its Job may still be collected.
+		wait, err := r.collectJob(ctx, trial)
+		return ctrl.Result{RequeueAfter: wait}, err
+	}
 
 	before := trial.DeepCopy()
 	defer func() {
@@ -146,18 +164,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	return ctrl.Result{RequeueAfter: wait}, err
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, trial *crucible.Trial) (wait time.Duration, err error) {
+// experiment returns the Experiment that owns trial from the cache, or nil
+// when there is none (not ours to run, or about to be collected).
+func (r *Reconciler) experiment(ctx context.Context, trial *crucible.Trial) (*crucible.Experiment, error) {
 	owner := metav1.GetControllerOf(trial)
 	if owner == nil || owner.Kind != "Experiment" {
-		return 0, nil // not ours to run
+		return nil, nil
 	}
 	exp := &crucible.Experiment{}
 	if err := r.client.Get(ctx, types.NamespacedName{Namespace: trial.Namespace, Name: owner.Name}, exp); err != nil {
-		// A missing owner means the Trial is about to be collected.
-		return 0, client.IgnoreNotFound(err)
+		return nil, client.IgnoreNotFound(err)
 	}
-	if exp.UID != owner.UID {
-		return 0, nil
+	if exp.UID != owner.UID || !exp.DeletionTimestamp.IsZero() {
+		// Not its Experiment, or one being deleted: no Job starts.
+		return nil, nil
+	}
+	return exp, nil
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, trial *crucible.Trial) (wait time.Duration, err error) {
+	exp, err := r.experiment(ctx, trial)
+	if exp == nil || err != nil {
+		return 0, err
 	}
 
 	job := &batchv1.Job{}
@@ -177,7 +205,140 @@ func (r *Reconciler) reconcile(ctx context.Context, trial *crucible.Trial) (wait
 		client.MatchingFields{index.PodTrialKey: trial.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("listing Pods: %w", err)
 	}
-	return setStatusFromJob(trial, job, pods.Items, exp.Spec.Objective.Metric, r.clock.Now()), nil
+	prev := trial.Status.DeepCopy()
+	wait = setStatusFromJob(trial, job, pods.Items, exp.Spec.Objective.Metric, r.clock.Now())
+	if isFinished(&trial.Status) {
+		if err := r.recordArtifacts(ctx, exp, trial, prev); err != nil {
+			return 0, err
+		}
+		if ttl, ok := jobTTL(exp); ok {
+			// No event comes back once the trial ended: come back to
+			// delete its Job, after the cache has seen the status written
+			// at the end of this pass.
+			return max(ttl, minJobCollectionDelay), nil
+		}
+	}
+	return wait, nil
+}
+
+// minJobCollectionDelay is the earliest an ended trial's Job is deleted
+// after the pass that recorded its end, so that the next pass reads the
+// ended Trial from the cache rather than recording the end twice.
+const minJobCollectionDelay = time.Second
+
+// jobTTL is how long after a trial ended its Job is deleted, if it is.
+func jobTTL(exp *crucible.Experiment) (time.Duration, bool) {
+	if exp.Spec.Retention == nil || exp.Spec.Retention.Jobs.TTLSecondsAfterFinished == nil {
+		return 0, false
+	}
+	return time.Duration(*exp.Spec.Retention.Jobs.TTLSecondsAfterFinished) * time.Second, true
+}
+
+// recordArtifacts records where the ended trial's artifacts are and, for an
+// s3 store, lists what it wrote. A run that exited 0 without writing
+// anything fails when the Experiment requires artifacts. When the store
+// cannot be listed the Trial does not end: it says why, and the listing is
+// retried with backoff.
+func (r *Reconciler) recordArtifacts(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial,
+	prev *crucible.TrialStatus) error {
+	a := exp.Spec.Artifacts
+	if a == nil {
+		return nil
+	}
+	rec := &crucible.TrialArtifacts{URI: ArtifactURI(a, trial.Namespace, exp.Name, trial.Name)}
+	if a.S3 != nil {
+		objs, err := r.listArtifacts(ctx, exp, trial)
+		if err != nil {
+			return r.storeError(ctx, trial, prev, err)
+		}
+		m := artifacts.NewManifest(objs)
+		rec.Objects, rec.Bytes, rec.ManifestDigest = &m.Objects, &m.Bytes, m.Digest
+		if a.Required && m.Objects == 0 && trial.Status.Phase == crucible.TrialSucceeded {
+			setFailed(trial, crucible.ReasonArtifactsMissing,
+				fmt.Sprintf("the run exited 0 but wrote no artifact under %s, and spec.artifacts.required is set", rec.URI),
+				*trial.Status.CompletionTime)
+		}
+		if c := meta.FindStatusCondition(trial.Status.Conditions, crucible.TrialArtifactsRecordedCondition); c != nil {
+			meta.SetStatusCondition(&trial.Status.Conditions, metav1.Condition{
+				Type:               crucible.TrialArtifactsRecordedCondition,
+				Status:             metav1.ConditionTrue,
+				Reason:             "Recorded",
+				Message:            fmt.Sprintf("%d objects, %d bytes", m.Objects, m.Bytes),
+				ObservedGeneration: trial.Generation,
+				LastTransitionTime: metav1.NewTime(r.clock.Now()),
+			})
+		}
+	}
+	trial.Status.Artifacts = rec
+	return nil
+}
+
+func (r *Reconciler) listArtifacts(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) ([]artifacts.Object, error) {
+	if r.stores == nil {
+		return nil, errors.New("the operator was started without an artifact store opener")
+	}
+	st, err := r.stores.Open(ctx, exp)
+	if err != nil {
+		return nil, err
+	}
+	return st.List(ctx, artifacts.TrialPrefix(exp.Spec.Artifacts.S3.Prefix, trial.Namespace, exp.Name, trial.Name))
+}
+
+// storeError keeps the Trial from ending without its artifacts: the status
+// goes back to prev, what it was before this pass, with a condition that
+// says why, and err is returned so that the pass is retried with backoff
+// (the Job's and Pod's state is read again then).
+func (r *Reconciler) storeError(ctx context.Context, trial *crucible.Trial, prev *crucible.TrialStatus, err error) error {
+	err = fmt.Errorf("listing the trial's artifacts: %w", err)
+	ended := trial.Status.Phase
+	trial.Status = *prev
+	status := &trial.Status
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type:               crucible.TrialArtifactsRecordedCondition,
+		Status:             metav1.ConditionFalse,
+		Reason:             crucible.ReasonStoreError,
+		Message:            truncate(fmt.Sprintf("the run ended (%s) but its artifacts could not be listed: %v", ended, err), maxMessageLength),
+		ObservedGeneration: trial.Generation,
+		LastTransitionTime: metav1.NewTime(r.clock.Now()),
+	})
+	r.recorder.Eventf(trial, nil, corev1.EventTypeWarning, EventStoreError, "ListArtifacts", "%v", err)
+	ctrl.LoggerFrom(ctx).Error(err, "artifacts not recorded; retrying")
+	return err
+}
+
+// collectJob deletes an ended trial's Job, and its Pods with it, once
+// retention.jobs.ttlSecondsAfterFinished has passed since the trial ended.
+// It returns how long to wait until then.
+func (r *Reconciler) collectJob(ctx context.Context, trial *crucible.Trial) (time.Duration, error) {
+	exp, err := r.experiment(ctx, trial)
+	if exp == nil || err != nil {
+		return 0, err
+	}
+	ttl, ok := jobTTL(exp)
+	if !ok {
+		return 0, nil
+	}
+	end := trial.CreationTimestamp
+	if trial.Status.CompletionTime != nil {
+		end = *trial.Status.CompletionTime
+	}
+	if wait := end.Add(ttl).Sub(r.clock.Now()); wait > 0 {
+		return wait, nil
+	}
+	job := &batchv1.Job{}
+	if err := r.client.Get(ctx, client.ObjectKeyFromObject(trial), job); err != nil {
+		return 0, client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(job, trial) || !job.DeletionTimestamp.IsZero() {
+		return 0, nil
+	}
+	err = r.client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.Preconditions{UID: &job.UID})
+	if err := client.IgnoreNotFound(err); err != nil {
+		return 0, fmt.Errorf("deleting the ended trial's Job: %w", err)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("deleted the ended trial's job", "job", klog.KObj(job))
+	return 0, nil
 }
 
 // ensureJob creates the Trial's Job, once. A Trial whose Job was created

@@ -30,6 +30,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 )
 
@@ -112,6 +113,8 @@ type fixtureOptions struct {
 	// inject returns an error to fail a write with, or nil to let it
 	// through. It sees the verb ("create", "patch status", ...) and object.
 	inject func(verb string, obj client.Object) error
+	// stores opens artifact stores; none when nil.
+	stores store.Opener
 }
 
 func newFixture(t *testing.T, o fixtureOptions, objs ...client.Object) *fixture {
@@ -171,7 +174,7 @@ func newFixture(t *testing.T, o fixtureOptions, objs ...client.Object) *fixture 
 	if reader == nil {
 		reader = f.store
 	}
-	f.r = NewReconciler(c, reader, f.recorder, WithClock(f.clock))
+	f.r = NewReconciler(c, reader, f.recorder, WithClock(f.clock), WithStores(o.stores))
 	return f
 }
 
