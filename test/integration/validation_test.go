@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
@@ -27,6 +28,11 @@ func asUnstructured(exp *crucible.Experiment) *unstructured.Unstructured {
 	u.SetAPIVersion(crucible.GroupVersion.String())
 	u.SetKind("Experiment")
 	return u
+}
+
+// s3Store is a valid spec.artifacts.s3, as a manifest would have it.
+func s3Store() map[string]any {
+	return map[string]any{"endpoint": "s3.example:9000", "bucket": "runs", "credentialsSecret": map[string]any{"name": "creds"}}
 }
 
 func set(u *unstructured.Unstructured, value any, path ...string) {
@@ -164,6 +170,33 @@ var _ = Describe("Experiment validation by the API server", func() {
 		Entry("a name that is not a DNS label", func(u *unstructured.Unstructured) {
 			u.SetName("my.experiment")
 		}, "metadata.name", "must be a DNS label"),
+		Entry("an artifact store with both s3 and a claim", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"s3": s3Store(), "persistentVolumeClaim": map[string]any{"claimName": "out"}}, "spec", "artifacts")
+		}, "spec.artifacts", "exactly one of s3 or persistentVolumeClaim"),
+		Entry("an s3 endpoint with a scheme", func(u *unstructured.Unstructured) {
+			store := s3Store()
+			store["endpoint"] = "https://s3.example"
+			set(u, map[string]any{"s3": store}, "spec", "artifacts")
+		}, "spec.artifacts.s3.endpoint", "without scheme or path"),
+		Entry("an s3 prefix that climbs out", func(u *unstructured.Unstructured) {
+			store := s3Store()
+			store["prefix"] = "team/../other"
+			set(u, map[string]any{"s3": store}, "spec", "artifacts")
+		}, "spec.artifacts.s3.prefix", "without '.' or '..'"),
+		Entry("an s3 store without credentials", func(u *unstructured.Unstructured) {
+			store := s3Store()
+			delete(store, "credentialsSecret")
+			set(u, map[string]any{"s3": store}, "spec", "artifacts")
+		}, "spec.artifacts.s3.credentialsSecret", "Required value"),
+		Entry("required artifacts on a volume the operator cannot list", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"persistentVolumeClaim": map[string]any{"claimName": "out"}, "required": true}, "spec", "artifacts")
+		}, "spec.artifacts", "required needs an s3 store"),
+		Entry("a negative keepBest", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"trials": map[string]any{"keepBest": int64(-1)}}, "spec", "retention")
+		}, "spec.retention.trials.keepBest", "greater than or equal to 0"),
+		Entry("an unknown deletion policy", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"artifacts": map[string]any{"onDeletion": "Orphan"}}, "spec", "retention")
+		}, "spec.retention.artifacts.onDeletion", "Unsupported value"),
 	)
 
 	It("accepts a full manifest, defaulting what was left out", func() {
@@ -234,14 +267,21 @@ var _ = Describe("Experiment validation by the API server", func() {
 				e.Spec.PodTemplate = &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "trainer"}},
 					NodeSelector: map[string]string{"gpu": "a100"}}}
 			}, "spec.podTemplate"),
+			Entry("artifacts added", func(e *crucible.Experiment) {
+				e.Spec.Artifacts = &crucible.ArtifactsSpec{PersistentVolumeClaim: &crucible.PVCArtifactStore{ClaimName: "out"}}
+			}, "spec.artifacts"),
 		)
 
-		It("accepts changes to parallelism, maxFailedTrials and suspend", func() {
+		It("accepts changes to parallelism, maxFailedTrials, suspend and retention", func() {
 			changed := exp.DeepCopy()
 			changed.Spec.Parallelism = 8
 			changed.Spec.MaxFailedTrials = 3
 			changed.Spec.Suspend = true
+			changed.Spec.Retention = &crucible.RetentionSpec{Trials: crucible.TrialRetention{KeepBest: ptr.To[int32](3)}}
 			Expect(k8sClient.Update(ctx, changed)).To(Succeed())
+			got := &crucible.Experiment{}
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(exp), got)).To(Succeed())
+			Expect(got.Spec.Retention.Trials.Failed).To(Equal(crucible.FailedKeep), "defaulted")
 		})
 	})
 })
