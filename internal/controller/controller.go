@@ -58,8 +58,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 }
 
 // CacheOptions keeps in memory only the Jobs and Pods the operator made,
-// not every Job and Pod of the cluster, and drops managedFields from every
-// cached object.
+// not every Job and Pod of the cluster; drops managedFields from every
+// cached object; and of Jobs and Pods keeps only what the controllers read
+// (metadata and status), not their pod specs, which are most of their size.
 func CacheOptions() cache.Options {
 	ours, err := labels.NewRequirement(crucible.TrialLabel, selection.Exists, nil)
 	if err != nil {
@@ -69,8 +70,27 @@ func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Label: selector},
-			&corev1.Pod{}:  {Label: selector},
+			&batchv1.Job{}: {Label: selector, Transform: stripJob},
+			&corev1.Pod{}:  {Label: selector, Transform: stripPod},
 		},
 	}
+}
+
+// stripJob drops a cached Job's managedFields and pod template.
+func stripJob(obj any) (any, error) {
+	if job, ok := obj.(*batchv1.Job); ok {
+		job.ManagedFields = nil
+		job.Spec.Template = corev1.PodTemplateSpec{}
+	}
+	return obj, nil
+}
+
+// stripPod drops a cached Pod's managedFields, spec and conditions.
+func stripPod(obj any) (any, error) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		pod.ManagedFields = nil
+		pod.Spec = corev1.PodSpec{}
+		pod.Status.Conditions = nil
+	}
+	return obj, nil
 }

@@ -16,7 +16,7 @@ import (
 )
 
 var _ = Describe("The manager's cache", func() {
-	It("holds only the Jobs and Pods that carry the crucible.dev/trial label", func() {
+	It("holds only the Jobs and Pods that carry the crucible.dev/trial label, without their pod specs", func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		DeferCleanup(cancel)
 		ns := newNamespace(ctx)
@@ -49,10 +49,13 @@ var _ = Describe("The manager's cache", func() {
 		Expect(pods.Items).To(HaveLen(1))
 		Expect(pods.Items[0].Name).To(Equal("ours"))
 		Expect(pods.Items[0].ManagedFields).To(BeEmpty(), "managedFields are stripped from cached objects")
+		Expect(pods.Items[0].Spec.Containers).To(BeEmpty(), "pod specs are stripped from cached Pods")
 
 		var jobs batchv1.JobList
 		Expect(c.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
 		Expect(jobs.Items).To(HaveLen(1))
 		Expect(jobs.Items[0].Name).To(Equal("ours"))
+		Expect(jobs.Items[0].ManagedFields).To(BeEmpty())
+		Expect(jobs.Items[0].Spec.Template.Spec.Containers).To(BeEmpty(), "pod templates are stripped from cached Jobs")
 	})
 })

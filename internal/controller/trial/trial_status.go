@@ -30,6 +30,11 @@ const (
 	// before the Trial records that it is Pending. A Pod that starts sooner
 	// costs no status write for it: the first write says Running.
 	pendingGracePeriod = 5 * time.Second
+	// runningGracePeriod is how long a trainer must have run before the
+	// Trial records that it is Running. A run that ends sooner (a trainer
+	// that crashes on start, a smoke test) costs one status write, its end,
+	// not two.
+	runningGracePeriod = 5 * time.Second
 )
 
 // isFinished reports whether a Trial has ended; an ended Trial never changes.
@@ -81,6 +86,9 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 
 	switch {
 	case pod != nil && pod.Status.Phase == corev1.PodRunning:
+		if ran := now.Sub(runningSince(pod, job)); status.Phase != crucible.TrialRunning && ran < runningGracePeriod {
+			return runningGracePeriod - ran
+		}
 		recordJob()
 		status.Phase = crucible.TrialRunning
 	case status.Phase == crucible.TrialRunning:
@@ -92,6 +100,21 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 		status.Phase = crucible.TrialPending
 	}
 	return 0
+}
+
+// runningSince is when the trainer started running: its container's start,
+// or else the Pod's, or else the Job's creation.
+func runningSince(pod *corev1.Pod, job *batchv1.Job) time.Time {
+	for i := range pod.Status.ContainerStatuses {
+		cs := &pod.Status.ContainerStatuses[i]
+		if cs.Name == crucible.TrainerContainerName && cs.State.Running != nil && !cs.State.Running.StartedAt.IsZero() {
+			return cs.State.Running.StartedAt.Time
+		}
+	}
+	if pod.Status.StartTime != nil {
+		return pod.Status.StartTime.Time
+	}
+	return job.CreationTimestamp.Time
 }
 
 // setFromMetrics records the metrics of a run that exited 0, and fails the
