@@ -212,6 +212,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	if err := framework.Install(ctx, b.cl); err != nil {
 		return rep, fmt.Errorf("installing the CRDs: %w", err)
 	}
+	if err := b.deleteLeftovers(ctx); err != nil {
+		return rep, err
+	}
 	if err := b.captureTemplate(ctx, slices.Max(all)); err != nil {
 		return rep, fmt.Errorf("capturing the operator's Job: %w", err)
 	}
@@ -634,6 +637,26 @@ func (b *bench) newNamespace(ctx context.Context, what string) (string, error) {
 
 // deleteNamespace deletes ns and waits until it is gone, so that the next
 // measurement does not share the cluster with its garbage collection.
+// deleteLeftovers deletes the namespaces an interrupted earlier run left
+// on the cluster: their Experiments would otherwise run beside this run's,
+// in its manager, and count in its figures.
+func (b *bench) deleteLeftovers(ctx context.Context) error {
+	var nss corev1.NamespaceList
+	if err := b.cl.List(ctx, &nss); err != nil {
+		return fmt.Errorf("listing namespaces: %w", err)
+	}
+	for _, ns := range nss.Items {
+		if !strings.HasPrefix(ns.Name, "bench-") {
+			continue
+		}
+		logf("deleting namespace %s, left by an earlier run", ns.Name)
+		if err := b.deleteNamespace(ctx, ns.Name); err != nil {
+			return fmt.Errorf("deleting the leftover namespace %s: %w", ns.Name, err)
+		}
+	}
+	return nil
+}
+
 func (b *bench) deleteNamespace(ctx context.Context, name string) error {
 	start := time.Now()
 	// The Jobs go first. Namespace deletion deletes Pods first and waits
