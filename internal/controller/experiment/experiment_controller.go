@@ -31,6 +31,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/backoff"
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
+	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/searchspace"
 	"github.com/crucible-dev/crucible/internal/specdigest"
@@ -88,7 +89,7 @@ func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Optio
 // +kubebuilder:rbac:groups=crucible.dev,resources=experiments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=crucible.dev,resources=trials,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
@@ -276,6 +277,7 @@ func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, 
 	switch {
 	case err == nil:
 		monitoring.TrialsCreated.Inc()
+		r.createJob(ctx, exp, trial)
 		return nil
 	case apierrors.IsAlreadyExists(err):
 		// Either the cache lags behind an earlier create (fine), or another
@@ -297,6 +299,16 @@ func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, 
 		return nil
 	default:
 		return fmt.Errorf("creating Trial %s (index %d): %w", trial.Name, i, err)
+	}
+}
+
+// createJob creates the Job of a Trial just created, so that a run starts
+// without waiting for the Trial reconciler's queue. A failure is only
+// logged: the Trial reconciler creates the Job after jobHandoffPeriod.
+func (r *Reconciler) createJob(ctx context.Context, exp *crucible.Experiment, t *crucible.Trial) {
+	job := trial.NewJob(exp, t)
+	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		ctrl.LoggerFrom(ctx).V(1).Info("the Trial reconciler will create the job", "job", klog.KObj(job), "error", err.Error())
 	}
 }
 

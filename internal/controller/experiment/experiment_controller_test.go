@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -319,8 +320,18 @@ func TestReconcileSweep(t *testing.T) {
 	if diff := cmp.Diff([]int64{0, 1, 2, 3}, indices); diff != "" {
 		t.Errorf("first pass created Trials (-want +got):\n%s", diff)
 	}
-	if creates != 4 || patches != 1 || other != 0 {
-		t.Errorf("first pass: %d creates, %d status patches, %d other writes; want 4, 1 and 0", creates, patches, other)
+	if creates != 8 || patches != 1 || other != 0 {
+		t.Errorf("first pass: %d creates, %d status patches, %d other writes; want 8 (4 Trials, their 4 Jobs), 1 and 0", creates, patches, other)
+	}
+	for _, tr := range f.trials(t) {
+		job := &batchv1.Job{}
+		if err := f.store.Get(context.Background(), client.ObjectKeyFromObject(&tr), job); err != nil {
+			t.Errorf("the Job of Trial %s: %v", tr.Name, err)
+			continue
+		}
+		if !metav1.IsControlledBy(job, &tr) {
+			t.Errorf("Job %s is not controlled by its Trial: %v", job.Name, job.OwnerReferences)
+		}
 	}
 
 	got := f.experiment(t, exp)
@@ -793,8 +804,8 @@ func TestReconcileCreateError(t *testing.T) {
 		t.Errorf("Reconcile error = %v; want the InternalError, naming Trial %s", err, sweepTrialName(2))
 	}
 	creates, patches, _, _ := f.writes()
-	if creates != 4 || patches != 1 {
-		t.Errorf("%d creates, %d status patches; want 4 and 1", creates, patches)
+	if creates != 7 || patches != 1 {
+		t.Errorf("%d creates, %d status patches; want 7 (4 Trials, 1 refused; 3 Jobs) and 1", creates, patches)
 	}
 	if diff := cmp.Diff([]int64{0, 1, 3}, trialIndices(f.trials(t))); diff != "" {
 		t.Errorf("stored Trials (-want +got):\n%s", diff)

@@ -20,9 +20,12 @@ const (
 	artifactsVolumeName = "crucible-artifacts"
 )
 
-// newJobForTrial builds the Job that runs trial, from exp's pinned fields.
-// It is a pure function: the same Experiment and Trial give the same Job.
-func newJobForTrial(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
+// NewJob builds the Job that runs trial, from exp's pinned fields. It is a
+// pure function: the same Experiment and Trial give the same Job. The
+// Experiment reconciler creates it right after the Trial; the Trial
+// reconciler creates it when that did not happen (an operator restarted in
+// between, a failed create).
+func NewJob(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 	var template corev1.PodTemplateSpec
 	if exp.Spec.PodTemplate != nil {
 		exp.Spec.PodTemplate.DeepCopyInto(&template)

@@ -355,9 +355,9 @@ func TestNewJobForTrial(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := newJobForTrial(tc.exp, tc.trial(tc.exp))
+			got := NewJob(tc.exp, tc.trial(tc.exp))
 			if diff := cmp.Diff(tc.want(), got); diff != "" {
-				t.Errorf("newJobForTrial() mismatch (-want +got):\n%s", diff)
+				t.Errorf("NewJob() mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -377,7 +377,7 @@ func TestNewJobForTrialPinnedEnvWins(t *testing.T) {
 		},
 	}}}}
 	exp := sweepExperiment().PodTemplate(tmpl).Obj()
-	job := newJobForTrial(exp, sweepTrial(exp))
+	job := NewJob(exp, sweepTrial(exp))
 
 	effective := map[string]string{}
 	count := map[string]int{}
@@ -405,7 +405,7 @@ func TestNewJobForTrialPinnedEnvWins(t *testing.T) {
 	}
 }
 
-// TestNewJobForTrialIsPure checks that newJobForTrial leaves its inputs
+// TestNewJobForTrialIsPure checks that NewJob leaves its inputs
 // alone, gives equal Jobs for equal inputs, and returns a Job that shares no
 // memory with them.
 func TestNewJobForTrialIsPure(t *testing.T) {
@@ -417,16 +417,16 @@ func TestNewJobForTrialIsPure(t *testing.T) {
 	trial := sweepTrial(exp)
 	expBefore, trialBefore := exp.DeepCopy(), trial.DeepCopy()
 
-	first := newJobForTrial(exp, trial)
-	second := newJobForTrial(exp, trial)
+	first := NewJob(exp, trial)
+	second := NewJob(exp, trial)
 	if diff := cmp.Diff(first, second); diff != "" {
-		t.Errorf("newJobForTrial is not deterministic (-first +second):\n%s", diff)
+		t.Errorf("NewJob is not deterministic (-first +second):\n%s", diff)
 	}
 	if diff := cmp.Diff(expBefore, exp); diff != "" {
-		t.Errorf("newJobForTrial modified the Experiment (-before +after):\n%s", diff)
+		t.Errorf("NewJob modified the Experiment (-before +after):\n%s", diff)
 	}
 	if diff := cmp.Diff(trialBefore, trial); diff != "" {
-		t.Errorf("newJobForTrial modified the Trial (-before +after):\n%s", diff)
+		t.Errorf("NewJob modified the Trial (-before +after):\n%s", diff)
 	}
 
 	// Scribble over everything the Job holds by reference.
@@ -437,7 +437,7 @@ func TestNewJobForTrialIsPure(t *testing.T) {
 	if diff := cmp.Diff(trialBefore, trial); diff != "" {
 		t.Errorf("the Job shares memory with the Trial (-before +after scribbling on the Job):\n%s", diff)
 	}
-	if diff := cmp.Diff(second, newJobForTrial(exp, trial)); diff != "" {
+	if diff := cmp.Diff(second, NewJob(exp, trial)); diff != "" {
 		t.Errorf("two Jobs share memory (-before +after scribbling on the other):\n%s", diff)
 	}
 }
@@ -557,7 +557,7 @@ func TestNewJobForTrialArtifacts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			exp := sweepExperiment().Obj()
 			exp.Spec.Artifacts = &tc.artifacts
-			job := newJobForTrial(exp, sweepTrial(exp))
+			job := NewJob(exp, sweepTrial(exp))
 			c := job.Spec.Template.Spec.Containers[0]
 			wantEnv := append(append(append([]corev1.EnvVar(nil), base...), tc.wantEnv...), own...)
 			if diff := cmp.Diff(wantEnv, c.Env); diff != "" {

@@ -192,7 +192,7 @@ func (r *Reconciler) reconcile(ctx context.Context, trial *crucible.Trial) (wait
 	err = r.client.Get(ctx, client.ObjectKeyFromObject(trial), job)
 	switch {
 	case apierrors.IsNotFound(err):
-		return 0, r.ensureJob(ctx, exp, trial)
+		return r.ensureJob(ctx, exp, trial)
 	case err != nil:
 		return 0, fmt.Errorf("getting Job: %w", err)
 	}
@@ -341,33 +341,45 @@ func (r *Reconciler) collectJob(ctx context.Context, trial *crucible.Trial) (tim
 	return 0, nil
 }
 
-// ensureJob creates the Trial's Job, once. A Trial whose Job was created
-// before and is now gone ended without a result: it is not run again.
-func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) error {
+// jobHandoffPeriod is how long after a Trial's creation its reconciler
+// leaves the Job to the Experiment reconciler, which creates it right after
+// the Trial. A Job create of its own in that window would only meet
+// AlreadyExists.
+const jobHandoffPeriod = 10 * time.Second
+
+// ensureJob creates the Trial's Job, once, if the Experiment reconciler did
+// not. A Trial whose Job was created before and is now gone ended without a
+// result: it is not run again. It returns how long to wait before looking
+// again.
+func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) (time.Duration, error) {
 	if trial.Status.JobName != "" {
 		// The cache may simply not show the Job yet: ask the API server.
 		err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(trial), &batchv1.Job{})
 		if err == nil {
-			return nil // the watch brings it soon
+			return 0, nil // the watch brings it soon
 		}
 		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("getting Job: %w", err)
+			return 0, fmt.Errorf("getting Job: %w", err)
 		}
 		setFailed(trial, crucible.ReasonJobMissing,
 			fmt.Sprintf("job %s was deleted before the run ended; a trial is never run twice", trial.Status.JobName),
 			metav1.NewTime(r.clock.Now()))
-		return nil
+		return 0, nil
+	}
+	if age := r.clock.Now().Sub(trial.CreationTimestamp.Time); age < jobHandoffPeriod {
+		// The Job's creation brings the Trial back; this is the fallback.
+		return jobHandoffPeriod - age, nil
 	}
 	// The status is not written here: the Job's events bring the Trial
 	// back, and its first status write records the Job with the phase
 	// (Running, or Pending after pendingGracePeriod). Until then no trainer
 	// has started, so a Job deleted in between has run nothing.
-	job := newJobForTrial(exp, trial)
+	job := NewJob(exp, trial)
 	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating Job: %w", err)
+		return 0, fmt.Errorf("creating Job: %w", err)
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("created job", "job", klog.KObj(job))
-	return nil
+	return 0, nil
 }
 
 // writeStatus patches the status when it changed, then records the

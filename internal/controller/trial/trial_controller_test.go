@@ -243,8 +243,8 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 	if !metav1.IsControlledBy(&jobs[0], trial) {
 		t.Errorf("Job owner references = %+v; want controlled by the Trial", jobs[0].OwnerReferences)
 	}
-	if diff := cmp.Diff(newJobForTrial(exp, trial).Spec, jobs[0].Spec); diff != "" {
-		t.Errorf("created Job's spec is not newJobForTrial's (-want +got):\n%s", diff)
+	if diff := cmp.Diff(NewJob(exp, trial).Spec, jobs[0].Spec); diff != "" {
+		t.Errorf("created Job's spec is not NewJob's (-want +got):\n%s", diff)
 	}
 	// Creating the Job writes no status: the Job's events bring the Trial
 	// back, and the first write records the Job with a phase.
@@ -678,4 +678,29 @@ func histogramCount(t *testing.T, h prometheus.Observer) uint64 {
 		t.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount()
+}
+
+func TestReconcileLeavesAYoungTrialsJobToTheExperiment(t *testing.T) {
+	exp, trial := controllerFixture()
+	trial.CreationTimestamp = metav1.NewTime(now.Add(-3 * time.Second))
+	f := newFixture(t, fixtureOptions{}, exp, trial)
+
+	res, err := f.reconcile(t, trial)
+	if err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if res.RequeueAfter != 7*time.Second {
+		t.Errorf("RequeueAfter = %v; want 7s, when the handoff period ends", res.RequeueAfter)
+	}
+	if creates, _, writes := f.calls.snapshot(); creates != 0 || writes != 0 {
+		t.Errorf("%d creates, %d writes within the handoff period; want none", creates, writes)
+	}
+
+	f.clock.Step(7 * time.Second)
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if jobs := f.jobs(t); len(jobs) != 1 {
+		t.Errorf("%d Jobs after the handoff period; want the Trial reconciler to create the one", len(jobs))
+	}
 }
