@@ -29,7 +29,7 @@ const (
 	// pendingGracePeriod is how long a Job may wait for its Pod to run
 	// before the Trial records that it is Pending. A Pod that starts sooner
 	// costs no status write for it: the first write says Running.
-	pendingGracePeriod = 5 * time.Second
+	pendingGracePeriod = 15 * time.Second
 	// runningGracePeriod is how long a trainer must have run before the
 	// Trial records that it is Running. A run that ends sooner (a trainer
 	// that crashes on start, a smoke test) costs one status write, its end,
@@ -95,6 +95,9 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 		// The trainer ended and the Job controller has not said how yet.
 	case status.Phase == "" && now.Sub(job.CreationTimestamp.Time) < pendingGracePeriod:
 		return pendingGracePeriod - now.Sub(job.CreationTimestamp.Time)
+	case status.Phase == crucible.TrialPending:
+		// Recorded already: the Job's start alone is no reason for a
+		// write; it is recorded with Running or the end.
 	default:
 		recordJob()
 		status.Phase = crucible.TrialPending

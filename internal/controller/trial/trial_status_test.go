@@ -52,6 +52,13 @@ func TestSetStatusFromJob(t *testing.T) {
 	ended := &metav1.Time{Time: end}
 
 	pod := makePod(trial, "resnet-0123456789ab-x7k2p", t0)
+	// createdJob is the Trial's Job, created at jobCreated.
+	jobCreated := t0.Add(-time.Minute)
+	createdJob := func() *jobWrapper {
+		w := makeJob(trial)
+		w.CreationTimestamp = metav1.NewTime(jobCreated)
+		return w
+	}
 
 	// failed is the status of a Trial that failed at end for reason.
 	failed := func(reason string) crucible.TrialStatus {
@@ -76,19 +83,28 @@ func TestSetStatusFromJob(t *testing.T) {
 
 	cases := []statusCase{
 		{
-			name:  "no conditions and no Pod: Pending",
-			trial: trial,
-			jobFn: func() *jobWrapper { return makeJob(trial) },
-			now:   t0,
+			name:  "no phase, no Pod 15s after the Job: Pending, with the Job",
+			trial: makeTrial(exp, "resnet-0123456789ab").Generation(3).Obj(),
+			jobFn: createdJob,
+			now:   jobCreated.Add(15 * time.Second),
 			want:  crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, StartTime: started},
 		},
 		{
-			name:  "Pod pending: Pending",
+			name:     "no phase, Pod pending 10s after the Job: no write yet, look again in 5s",
+			trial:    makeTrial(exp, "resnet-0123456789ab").Generation(3).Obj(),
+			jobFn:    createdJob,
+			pods:     pods(pod.Obj()),
+			now:      jobCreated.Add(10 * time.Second),
+			want:     crucible.TrialStatus{},
+			wantWait: 5 * time.Second,
+		},
+		{
+			name:  "Pending recorded: the Job's start alone is no change",
 			trial: trial,
 			jobFn: func() *jobWrapper { return makeJob(trial) },
 			pods:  pods(pod.Obj()),
 			now:   t0,
-			want:  crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, StartTime: started},
+			want:  trial.Status,
 		},
 		{
 			name:  "trainer running for 5s: Running",
