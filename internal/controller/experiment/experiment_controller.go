@@ -49,8 +49,11 @@ const (
 	EventResumed   = "Resumed"
 )
 
-// maxParallelCreates bounds the Trial creates in flight from one pass.
-const maxParallelCreates = 64
+// maxParallelCreates bounds the Trials (each with its Job) created at once
+// by one pass. A Trial and its Job are two creates in a row, so it takes as
+// many in flight as a plain client needs to keep the API server busy; 64
+// left it idle between requests (1,000 Jobs in 11.9 s against 5.5 s at 256).
+const maxParallelCreates = 256
 
 // Reconciler reconciles Experiments.
 type Reconciler struct {
