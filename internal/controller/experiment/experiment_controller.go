@@ -63,6 +63,8 @@ type Reconciler struct {
 	workers  int
 	// stores opens s3 artifact stores; nil when none is configured.
 	stores store.Opener
+	// expected is the created Trials the cache has not shown yet.
+	expected *expectations
 }
 
 // Option configures a Reconciler.
@@ -80,7 +82,7 @@ func WithStores(o store.Opener) Option { return func(r *Reconciler) { r.stores =
 
 // NewReconciler returns an Experiment reconciler.
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
-	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1}
+	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, expected: newExpectations()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -163,6 +165,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		retErr = errors.Join(retErr, r.writeStatus(ctx, before, exp, retErr == nil))
 	}()
 	if !exp.DeletionTimestamp.IsZero() {
+		r.expected.forget(exp.UID)
 		wait, err := r.finalize(ctx, exp, metav1.NewTime(r.clock.Now()))
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
@@ -200,9 +203,13 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 	if exp.Status.CompletionTime != nil {
 		// The Experiment ended with no trial running: its record is final,
 		// and retention may delete Trials without changing it.
+		r.expected.forget(exp.UID)
 		return r.retain(ctx, exp, trials.Items, now)
 	}
 	obs := observe(trials.Items, space.Len(), exp.Spec.Objective.Goal)
+	if unseen := r.expected.merge(exp.UID, &obs, now.Time); unseen > 0 {
+		ctrl.LoggerFrom(ctx).V(2).Info("the cache does not show all created trials yet", "unseen", unseen)
+	}
 
 	// Decide the failure budget before creating: a spent budget means no
 	// new trials.
@@ -244,9 +251,9 @@ func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment,
 	}
 
 	var (
-		mu      sync.Mutex
-		errs    []error
-		created int32
+		mu   sync.Mutex
+		errs []error
+		done []int64
 	)
 	workqueue.ParallelizeUntil(ctx, min(maxParallelCreates, len(indices)), len(indices), func(i int) {
 		err := r.createTrial(ctx, exp, space, indices[i], digest)
@@ -256,9 +263,11 @@ func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment,
 			errs = append(errs, err)
 			return
 		}
-		created++
+		done = append(done, indices[i])
 		obs.indices.add(indices[i])
 	})
+	r.expected.expect(exp.UID, done, r.clock.Now())
+	created := int32(len(done))
 	obs.created += created
 	obs.active += created
 	if created > 0 {

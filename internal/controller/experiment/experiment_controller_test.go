@@ -97,6 +97,8 @@ type hooks struct {
 	create func(obj client.Object) error
 	// get, when it returns handled, answers a Get in place of the store.
 	get func(key client.ObjectKey, obj client.Object) (handled bool, err error)
+	// list edits what a List returns, as a lagging cache would.
+	list func(list client.ObjectList)
 }
 
 // ctrlFixture is a Reconciler on a fake client with the production
@@ -146,6 +148,15 @@ func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 				}
 			}
 			return c.Get(ctx, key, obj, opts...)
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			if h.list != nil {
+				h.list(list)
+			}
+			return nil
 		},
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			f.mu.Lock()
@@ -1019,5 +1030,43 @@ func TestReconcileRecreatedExperiment(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("after the old Trial was deleted, no Trial of index 0 belongs to the Experiment; stored: %v", trialIndices(f.trials(t)))
+	}
+}
+
+// TestReconcileLaggingCache: a pass whose cache does not show the Trials the
+// previous pass created neither creates them again nor starts more than
+// parallelism; once the cache shows them, nothing is expected any more.
+func TestReconcileLaggingCache(t *testing.T) {
+	exp := stored(sweep().Obj())
+	lagging := true
+	f := newCtrlFixture(t, hooks{list: func(list client.ObjectList) {
+		if trials, ok := list.(*crucible.TrialList); ok && lagging {
+			trials.Items = nil
+		}
+	}}, exp)
+
+	f.mustReconcile(t, exp)
+	if creates, _, _, _ := f.writes(); creates != 8 {
+		t.Fatalf("first pass: %d creates; want 8 (4 Trials, 4 Jobs)", creates)
+	}
+	f.mustReconcile(t, exp)
+	if creates, _, _, indices := f.writes(); creates != 0 {
+		t.Errorf("second pass on a cache without the Trials: %d creates (indices %v); want none", creates, indices)
+	}
+	if got := f.experiment(t, exp).Status.Trials; got.Created != 4 || got.Active != 4 {
+		t.Errorf("counts on a lagging cache = %+v; want the 4 created, active", got)
+	}
+
+	// A cache that never shows them is believed after expectationTimeout.
+	f.clock.Step(expectationTimeout + time.Second)
+	f.mustReconcile(t, exp)
+	if creates, _, _, _ := f.writes(); creates == 0 {
+		t.Errorf("no create past expectationTimeout; want the cache believed")
+	}
+
+	lagging = false
+	f.mustReconcile(t, exp)
+	if n := len(f.r.expected.pending); n != 0 {
+		t.Errorf("%d Experiments still expected once the cache shows their Trials; want none", n)
 	}
 }
