@@ -61,8 +61,8 @@ test-unit: ## Unit tests of the pure packages and reconcilers (no API server).
 
 .PHONY: test-integration
 test-integration: envtest-assets s3-assets ## Integration tests on a real kube-apiserver and etcd (envtest), and a real S3 gateway.
-	KUBEBUILDER_ASSETS="$(LOCALBIN)" go test ./test/integration/... -timeout 30m -v -ginkgo.v=false
-	go test ./test/s3server/... -timeout 5m
+	KUBEBUILDER_ASSETS="$(LOCALBIN)" go test ./test/integration/ -timeout 30m -v -ginkgo.v=false
+	go test ./test/integration/artifactstore/ ./test/s3server/... -timeout 5m
 
 .PHONY: test-e2e
 test-e2e: build dev-cluster ## End-to-end suite on the local cluster (make dev-cluster), the operator as a process.
