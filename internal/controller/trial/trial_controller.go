@@ -370,6 +370,15 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 		// The Job's creation brings the Trial back; this is the fallback.
 		return jobHandoffPeriod - age, nil
 	}
+	// A cache that lags this far behind (a saturated API server) may not
+	// show a Job the Experiment created: a read is cheaper than a create
+	// refused with AlreadyExists.
+	switch err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(trial), &batchv1.Job{}); {
+	case err == nil:
+		return 0, nil // the watch brings it
+	case !apierrors.IsNotFound(err):
+		return 0, fmt.Errorf("getting Job: %w", err)
+	}
 	// The status is not written here: the Job's events bring the Trial
 	// back, and its first status write records the Job with the phase
 	// (Running, or Pending after pendingGracePeriod). Until then no trainer

@@ -704,3 +704,19 @@ func TestReconcileLeavesAYoungTrialsJobToTheExperiment(t *testing.T) {
 		t.Errorf("%d Jobs after the handoff period; want the Trial reconciler to create the one", len(jobs))
 	}
 }
+
+func TestReconcileAfterTheHandoffReadsBeforeItCreates(t *testing.T) {
+	exp, trial := controllerFixture()
+	trial.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+	// The API server has the Job the Experiment created; the cache does not
+	// show it yet.
+	job := NewJob(exp, trial)
+	f := newFixture(t, fixtureOptions{apiReader: newStore(t, job)}, exp, trial)
+
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if creates, _, writes := f.calls.snapshot(); creates != 0 || writes != 0 {
+		t.Errorf("%d creates, %d writes for a Job the API server has; want none", creates, writes)
+	}
+}
