@@ -61,7 +61,7 @@ type Reconciler struct {
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
 	workers  int
-	// stores opens s3 artifact stores; nil when none is configured.
+	// stores opens s3 artifact stores; store.None unless WithStores.
 	stores store.Opener
 	// expected is the created Trials the cache has not shown yet.
 	expected *expectations
@@ -78,11 +78,19 @@ func WithConcurrency(n int) Option { return func(r *Reconciler) { r.workers = n 
 
 // WithStores sets how s3 artifact stores are opened, to delete what
 // retention does not keep.
-func WithStores(o store.Opener) Option { return func(r *Reconciler) { r.stores = o } }
+// A nil o leaves store.None.
+func WithStores(o store.Opener) Option {
+	return func(r *Reconciler) {
+		if o != nil {
+			r.stores = o
+		}
+	}
+}
 
 // NewReconciler returns an Experiment reconciler.
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
-	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, expected: newExpectations()}
+	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
+		expected: newExpectations()}
 	for _, o := range opts {
 		o(r)
 	}

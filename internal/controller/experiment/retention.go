@@ -94,17 +94,11 @@ func (r *Reconciler) retain(ctx context.Context, exp *crucible.Experiment, trial
 	}
 
 	// Step 2: count the Trials to delete.
-	trialPolicy := retention.Policy{KeepBest: policy.Trials.KeepBest, KeepFailed: keepFailed(policy.Trials.Failed), Minimize: minimize}
-	_, remove := retention.Select(cands, trialPolicy)
+	remove, removedBefore := removals(cands, minimize, policy.Trials.KeepBest, policy.Trials.Failed,
+		applied.Trials.KeepBest, applied.Trials.Failed)
 	if !sameSelection(applied.Trials.KeepBest, applied.Trials.Failed, policy.Trials.KeepBest, policy.Trials.Failed) {
-		before := sets.New[string]()
-		if collectsTrials(&applied) {
-			_, prev := retention.Select(cands, retention.Policy{KeepBest: applied.Trials.KeepBest,
-				KeepFailed: keepFailed(applied.Trials.Failed), Minimize: minimize})
-			before.Insert(prev...)
-		}
 		for _, name := range remove {
-			if !before.Has(name) {
+			if !removedBefore.Has(name) {
 				st.TrialsDeleted++
 			}
 		}
@@ -130,19 +124,12 @@ func (r *Reconciler) retain(ctx context.Context, exp *crucible.Experiment, trial
 func (r *Reconciler) deleteArtifacts(ctx context.Context, exp *crucible.Experiment, trials []crucible.Trial,
 	cands []retention.Candidate, applied *crucible.RetentionSpec, minimize bool) (crucible.ArtifactCounts, error) {
 	var added crucible.ArtifactCounts
-	if r.stores == nil {
-		return added, errors.New("the operator was started without an artifact store opener")
-	}
 	store, err := r.stores.Open(ctx, exp)
 	if err != nil {
 		return added, err
 	}
-	_, remove := retention.Select(cands, artifactPolicy(&exp.Spec.Retention.Artifacts, minimize))
-	before := sets.New[string]()
-	if collectsArtifactsPolicy(&applied.Artifacts) {
-		_, prev := retention.Select(cands, artifactPolicy(&applied.Artifacts, minimize))
-		before.Insert(prev...)
-	}
+	current := &exp.Spec.Retention.Artifacts
+	remove, before := removals(cands, minimize, current.KeepBest, current.Failed, applied.Artifacts.KeepBest, applied.Artifacts.Failed)
 	byName := make(map[string]*crucible.Trial, len(trials))
 	for i := range trials {
 		byName[trials[i].Name] = &trials[i]
@@ -297,9 +284,6 @@ func (r *Reconciler) stopRuns(ctx context.Context, exp *crucible.Experiment) (in
 }
 
 func (r *Reconciler) deleteAllArtifacts(ctx context.Context, exp *crucible.Experiment) error {
-	if r.stores == nil {
-		return errors.New("the operator was started without an artifact store opener")
-	}
 	store, err := r.stores.Open(ctx, exp)
 	if err != nil {
 		return err
@@ -324,16 +308,18 @@ func setCollected(exp *crucible.Experiment, status metav1.ConditionStatus, reaso
 // trials once it ended: an s3 store, and a policy that keeps less than all.
 func collectsArtifacts(exp *crucible.Experiment) bool {
 	return exp.Spec.Artifacts != nil && exp.Spec.Artifacts.S3 != nil && exp.Spec.Retention != nil &&
-		collectsArtifactsPolicy(&exp.Spec.Retention.Artifacts)
-}
-
-func collectsArtifactsPolicy(a *crucible.ArtifactRetention) bool {
-	return a.KeepBest != nil || a.Failed == crucible.FailedDelete
+		removesSome(exp.Spec.Retention.Artifacts.KeepBest, exp.Spec.Retention.Artifacts.Failed)
 }
 
 // collectsTrials reports whether policy deletes Trials.
 func collectsTrials(policy *crucible.RetentionSpec) bool {
-	return policy.Trials.KeepBest != nil || policy.Trials.Failed == crucible.FailedDelete
+	return removesSome(policy.Trials.KeepBest, policy.Trials.Failed)
+}
+
+// removesSome reports whether keeping the best keepBest and failed trials
+// can leave some out.
+func removesSome(keepBest *int32, failed crucible.FailedPolicy) bool {
+	return keepBest != nil || !keepFailed(failed)
 }
 
 // sameSelection reports whether two policies keep the same trials.
@@ -341,8 +327,18 @@ func sameSelection(keepBestA *int32, failedA crucible.FailedPolicy, keepBestB *i
 	return ptr.Equal(keepBestA, keepBestB) && keepFailed(failedA) == keepFailed(failedB)
 }
 
-func artifactPolicy(a *crucible.ArtifactRetention, minimize bool) retention.Policy {
-	return retention.Policy{KeepBest: a.KeepBest, KeepFailed: keepFailed(a.Failed), Minimize: minimize}
+// removals returns the names the current selection (keepBest, failed)
+// removes, and the set the previously applied one removed, so that only
+// what the current one adds is counted.
+func removals(cands []retention.Candidate, minimize bool, keepBest *int32, failed crucible.FailedPolicy,
+	appliedKeepBest *int32, appliedFailed crucible.FailedPolicy) (remove []string, removedBefore sets.Set[string]) {
+	_, remove = retention.Select(cands, retention.Policy{KeepBest: keepBest, KeepFailed: keepFailed(failed), Minimize: minimize})
+	removedBefore = sets.New[string]()
+	if removesSome(appliedKeepBest, appliedFailed) {
+		_, prev := retention.Select(cands, retention.Policy{KeepBest: appliedKeepBest, KeepFailed: keepFailed(appliedFailed), Minimize: minimize})
+		removedBefore.Insert(prev...)
+	}
+	return remove, removedBefore
 }
 
 // keepFailed reads a FailedPolicy; the default keeps.

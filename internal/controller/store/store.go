@@ -26,6 +26,15 @@ type Opener interface {
 // ErrNoS3Store is returned for an Experiment without an s3 store.
 var ErrNoS3Store = errors.New("the Experiment has no s3 artifact store")
 
+// None is the Opener of an operator started without one: it opens no store.
+var None Opener = none{}
+
+type none struct{}
+
+func (none) Open(context.Context, *crucible.Experiment) (artifacts.Store, error) {
+	return nil, errors.New("the operator was started without an artifact store opener")
+}
+
 // maxClients bounds the clients kept; past it the cache starts over.
 const maxClients = 256
 

@@ -54,7 +54,7 @@ type Reconciler struct {
 	recorder  events.EventRecorder
 	clock     clock.PassiveClock
 	workers   int
-	// stores opens s3 artifact stores; nil when none is configured.
+	// stores opens s3 artifact stores; store.None unless WithStores.
 	stores store.Opener
 }
 
@@ -69,12 +69,19 @@ func WithConcurrency(n int) Option { return func(r *Reconciler) { r.workers = n 
 
 // WithStores sets how s3 artifact stores are opened, to list what a trial
 // wrote.
-func WithStores(o store.Opener) Option { return func(r *Reconciler) { r.stores = o } }
+// A nil o leaves store.None.
+func WithStores(o store.Opener) Option {
+	return func(r *Reconciler) {
+		if o != nil {
+			r.stores = o
+		}
+	}
+}
 
 // NewReconciler returns a Trial reconciler. apiReader must read from the API
 // server, not a cache.
 func NewReconciler(c client.Client, apiReader client.Reader, recorder events.EventRecorder, opts ...Option) *Reconciler {
-	r := &Reconciler{client: c, apiReader: apiReader, recorder: recorder, clock: clock.RealClock{}, workers: 1}
+	r := &Reconciler{client: c, apiReader: apiReader, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None}
 	for _, o := range opts {
 		o(r)
 	}
@@ -274,9 +281,6 @@ func (r *Reconciler) recordArtifacts(ctx context.Context, exp *crucible.Experime
 }
 
 func (r *Reconciler) listArtifacts(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) ([]artifacts.Object, error) {
-	if r.stores == nil {
-		return nil, errors.New("the operator was started without an artifact store opener")
-	}
 	st, err := r.stores.Open(ctx, exp)
 	if err != nil {
 		return nil, err

@@ -108,11 +108,8 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 // runningSince is when the trainer started running: its container's start,
 // or else the Pod's, or else the Job's creation.
 func runningSince(pod *corev1.Pod, job *batchv1.Job) time.Time {
-	for i := range pod.Status.ContainerStatuses {
-		cs := &pod.Status.ContainerStatuses[i]
-		if cs.Name == crucible.TrainerContainerName && cs.State.Running != nil && !cs.State.Running.StartedAt.IsZero() {
-			return cs.State.Running.StartedAt.Time
-		}
+	if cs := trainerStatus(pod); cs != nil && cs.State.Running != nil && !cs.State.Running.StartedAt.IsZero() {
+		return cs.State.Running.StartedAt.Time
 	}
 	if pod.Status.StartTime != nil {
 		return pod.Status.StartTime.Time
@@ -232,13 +229,20 @@ func trainerPod(pods []corev1.Pod) *corev1.Pod {
 
 // trainerTerminated returns the trainer container's terminated state.
 func trainerTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	if cs := trainerStatus(pod); cs != nil {
+		return cs.State.Terminated
+	}
+	return nil
+}
+
+// trainerStatus returns the trainer container's status, nil without one.
+func trainerStatus(pod *corev1.Pod) *corev1.ContainerStatus {
 	if pod == nil {
 		return nil
 	}
 	for i := range pod.Status.ContainerStatuses {
-		cs := &pod.Status.ContainerStatuses[i]
-		if cs.Name == crucible.TrainerContainerName {
-			return cs.State.Terminated
+		if cs := &pod.Status.ContainerStatuses[i]; cs.Name == crucible.TrainerContainerName {
+			return cs
 		}
 	}
 	return nil
