@@ -673,7 +673,11 @@ func TestNewDoesNotMaterialise(t *testing.T) {
 		})
 	}
 	small, large := allocs(shape(1, 2)), allocs(shape(10, 25)) // 4 and 100,000 trials
-	if large > small {
+	// The race detector's runtime adds an allocation or two now and then;
+	// anything that grows with the values (64 more of them here) or the
+	// trials is far more than the slack.
+	const slack = 8
+	if large > small+slack {
 		t.Errorf("New allocates %v times for 100,000 trials but %v times for 4: it must not grow with the trials", large, small)
 	}
 }
