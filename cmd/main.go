@@ -32,6 +32,7 @@ type options struct {
 	metricsAddr          string
 	secureMetrics        bool
 	probeAddr            string
+	pprofAddr            string
 	leaderElect          bool
 	experimentWorkers    int
 	trialWorkers         int
@@ -45,6 +46,7 @@ func main() {
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; \"0\" turns it off.")
 	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the health probes.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of Go's pprof endpoints, for profiling; \"0\" turns them off.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&o.leaderElectionNSName, "leader-election-namespace", "", "Namespace of the leader election lease; the in-cluster namespace when empty.")
 	flag.IntVar(&o.experimentWorkers, "experiment-workers", 4, "Experiments reconciled at once.")
@@ -75,6 +77,7 @@ func run(ctx context.Context, o options) error {
 		Cache:                   controller.CacheOptions(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "crucible.dev",
 		LeaderElectionNamespace: o.leaderElectionNSName,

@@ -30,6 +30,14 @@ var (
 		Buckets: prometheus.ExponentialBuckets(1, 2, 18), // 1 s to about 36 h
 	}, []string{"phase"})
 
+	// TrialStatusWrites counts the Trial reconciler's status writes, by the
+	// phase each one recorded: what a sweep costs the API server beyond
+	// each Trial's create and its Job.
+	TrialStatusWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crucible_trial_status_writes_total",
+		Help: "Trial status writes, by the phase written (Pending, Running, Succeeded, Failed, or empty).",
+	}, []string{"phase"})
+
 	// ReconcileErrors counts reconcile passes that returned an error, by
 	// controller.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -39,7 +47,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(TrialsCreated, TrialsFinished, TrialDuration, ReconcileErrors)
+	metrics.Registry.MustRegister(TrialsCreated, TrialsFinished, TrialDuration, TrialStatusWrites, ReconcileErrors)
 }
 
 // The metrics endpoint authenticates and authorizes its scrapers.

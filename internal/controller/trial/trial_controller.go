@@ -409,6 +409,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, trial *crucible.Tr
 	if err := r.client.Status().Patch(ctx, trial, client.MergeFrom(before)); err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	monitoring.TrialStatusWrites.WithLabelValues(string(trial.Status.Phase)).Inc()
 	if isFinished(&before.Status) || !isFinished(&trial.Status) {
 		return nil
 	}

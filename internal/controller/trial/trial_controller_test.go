@@ -586,9 +586,14 @@ func TestReconcileFailedEmitsOneEvent(t *testing.T) {
 		f := newFixture(t, fixtureOptions{}, world...)
 		finished := monitoring.TrialsFinished.WithLabelValues(string(crucible.TrialFailed), crucible.ReasonExitCode)
 		durations := monitoring.TrialDuration.WithLabelValues(string(crucible.TrialFailed))
+		writes := monitoring.TrialStatusWrites.WithLabelValues(string(crucible.TrialFailed))
 		finishedBefore, observedBefore := testutil.ToFloat64(finished), histogramCount(t, durations)
+		writesBefore := testutil.ToFloat64(writes)
 		if _, err := f.reconcile(t, running); err != nil {
 			t.Fatalf("first Reconcile: %v", err)
+		}
+		if got := testutil.ToFloat64(writes) - writesBefore; got != 1 {
+			t.Errorf("crucible_trial_status_writes_total{phase=Failed} rose by %v; want 1", got)
 		}
 		if got := testutil.ToFloat64(finished) - finishedBefore; got != 1 {
 			t.Errorf("crucible_trials_finished_total{phase=Failed,reason=ExitCode} rose by %v; want 1", got)
@@ -616,6 +621,9 @@ func TestReconcileFailedEmitsOneEvent(t *testing.T) {
 		if got := testutil.ToFloat64(finished) - finishedBefore; got != 1 {
 			t.Errorf("after a second Reconcile crucible_trials_finished_total rose by %v in all; want 1", got)
 		}
+		if got := testutil.ToFloat64(writes) - writesBefore; got != 1 {
+			t.Errorf("after a second Reconcile crucible_trial_status_writes_total{phase=Failed} rose by %v in all; want 1", got)
+		}
 	})
 
 	t.Run("none when the status write fails", func(t *testing.T) {
@@ -625,8 +633,13 @@ func TestReconcileFailedEmitsOneEvent(t *testing.T) {
 			}
 			return nil
 		}}, world...)
+		writes := monitoring.TrialStatusWrites.WithLabelValues(string(crucible.TrialFailed))
+		writesBefore := testutil.ToFloat64(writes)
 		if _, err := f.reconcile(t, running); err == nil {
 			t.Error("Reconcile returned no error; want the status write's")
+		}
+		if got := testutil.ToFloat64(writes) - writesBefore; got != 0 {
+			t.Errorf("crucible_trial_status_writes_total{phase=Failed} rose by %v for a refused write; want 0", got)
 		}
 		if ev := f.events(); len(ev) != 0 {
 			t.Errorf("events = %q; want none while the Failed status is not written", ev)
