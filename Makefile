@@ -57,7 +57,7 @@ verify: generate manifests fmt ## Regenerate everything; fail if anything differ
 
 .PHONY: test-unit
 test-unit: ## Unit tests of the pure packages and reconcilers (no API server).
-	go test -race $$(go list ./... | grep -v /test/)
+	go test -race $$(go list ./... | grep -v /test/) ./test/bench/
 
 .PHONY: test-integration
 test-integration: envtest-assets s3-assets ## Integration tests on a real kube-apiserver and etcd (envtest), and a real S3 gateway.

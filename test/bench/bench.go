@@ -486,8 +486,12 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 
 	extra := map[string]float64{}
 	if sd == operatorSide {
-		if text, err := httpGet(ctx, "http://"+metricsAddr+"/metrics"); err == nil {
-			mm := parseManagerMetrics(text)
+		text, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
+		var mm managerMetrics
+		if err == nil {
+			mm, err = parseManagerMetrics(text)
+		}
+		if err == nil {
 			m.Manager = &mm
 		} else {
 			logf("warning: reading the manager's metrics: %v", err)
@@ -614,7 +618,7 @@ func (b *bench) apiserverMetrics(ctx context.Context) (reqCounts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading kube-apiserver's /metrics: %w", err)
 	}
-	return apiserverWrites(string(raw)), nil
+	return apiserverWrites(string(raw))
 }
 
 // newNamespace creates a namespace and waits for its default ServiceAccount

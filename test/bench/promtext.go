@@ -3,96 +3,58 @@ package main
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// sample is one line of the Prometheus text exposition format.
+// sample is one value of the Prometheus text exposition format: a counter,
+// gauge or untyped value under its family's name, or a histogram's or
+// summary's sum and count as name_sum and name_count.
 type sample struct {
 	name   string
 	labels map[string]string
 	value  float64
 }
 
-// parseProm reads the samples of the metrics that keep(name) selects from a
-// Prometheus text exposition. Comments, and lines it cannot read, are
-// skipped.
-func parseProm(text string, keep func(name string) bool) []sample {
+// parseProm reads the samples of the metric families that keep(name)
+// selects (by family name: "x" for x_sum and x_count) from a Prometheus text
+// exposition.
+func parseProm(text string, keep func(name string) bool) ([]sample, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("reading metrics: %w", err)
+	}
 	var out []sample
-	for line := range strings.SplitSeq(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
+	for name, fam := range families {
+		if !keep(name) {
 			continue
 		}
-		end := strings.IndexAny(line, "{ ")
-		if end < 0 {
-			continue
-		}
-		s := sample{name: line[:end]}
-		if !keep(s.name) {
-			continue
-		}
-		rest := line[end:]
-		if rest[0] == '{' {
-			labels, after, ok := parseLabels(rest[1:])
-			if !ok {
-				continue
+		for _, m := range fam.GetMetric() {
+			labels := make(map[string]string, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
 			}
-			s.labels, rest = labels, after
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		s.value = v
-		out = append(out, s)
-	}
-	return out
-}
-
-// parseLabels reads `a="x",b="y"}` and returns the labels and what follows
-// the closing brace.
-func parseLabels(s string) (map[string]string, string, bool) {
-	labels := map[string]string{}
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if s == "" {
-			return nil, "", false
-		}
-		if s[0] == '}' {
-			return labels, s[1:], true
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
-			return nil, "", false
-		}
-		name := strings.TrimSpace(s[:eq])
-		s = s[eq+2:]
-		var b strings.Builder
-		i := 0
-		for ; i < len(s) && s[i] != '"'; i++ {
-			if s[i] == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					b.WriteByte('\n')
-				default:
-					b.WriteByte(s[i])
-				}
-				continue
+			add := func(name string, v float64) { out = append(out, sample{name: name, labels: labels, value: v}) }
+			switch {
+			case m.Counter != nil:
+				add(name, m.GetCounter().GetValue())
+			case m.Gauge != nil:
+				add(name, m.GetGauge().GetValue())
+			case m.Untyped != nil:
+				add(name, m.GetUntyped().GetValue())
+			case m.Histogram != nil:
+				add(name+"_sum", m.GetHistogram().GetSampleSum())
+				add(name+"_count", float64(m.GetHistogram().GetSampleCount()))
+			case m.Summary != nil:
+				add(name+"_sum", m.GetSummary().GetSampleSum())
+				add(name+"_count", float64(m.GetSummary().GetSampleCount()))
 			}
-			b.WriteByte(s[i])
 		}
-		if i >= len(s) {
-			return nil, "", false
-		}
-		labels[name] = b.String()
-		s = s[i+1:]
 	}
+	return out, nil
 }
 
 // writeVerbs are apiserver_request_total's verbs that change state.
@@ -132,9 +94,13 @@ func (k reqKey) String() string {
 type reqCounts map[reqKey]float64
 
 // apiserverWrites reads the write requests out of kube-apiserver's /metrics.
-func apiserverWrites(text string) reqCounts {
+func apiserverWrites(text string) (reqCounts, error) {
+	samples, err := parseProm(text, func(n string) bool { return n == "apiserver_request_total" })
+	if err != nil {
+		return nil, err
+	}
 	out := reqCounts{}
-	for _, s := range parseProm(text, func(n string) bool { return n == "apiserver_request_total" }) {
+	for _, s := range samples {
 		verb := s.labels["verb"]
 		if !writeVerbs[verb] || s.labels["dry_run"] != "" {
 			continue
@@ -143,7 +109,7 @@ func apiserverWrites(text string) reqCounts {
 		k.Failed = !strings.HasPrefix(s.labels["code"], "2")
 		out[k] += s.value
 	}
-	return out
+	return out, nil
 }
 
 func (c reqCounts) minus(before reqCounts) reqCounts {
@@ -190,19 +156,26 @@ type managerMetrics struct {
 	QueueAdds        map[string]float64
 	QueueWaitSeconds map[string]float64
 	QueueWaitCount   map[string]float64
+	// StatusWrites counts the Trial reconciler's status writes by the phase
+	// written (crucible_trial_status_writes_total).
+	StatusWrites map[string]float64
 }
 
-func parseManagerMetrics(text string) managerMetrics {
+func parseManagerMetrics(text string) (managerMetrics, error) {
 	m := managerMetrics{
-		Requests: map[string]float64{}, FailedRequests: map[string]float64{},
+		Requests: map[string]float64{}, FailedRequests: map[string]float64{}, StatusWrites: map[string]float64{},
 		Reconciles: map[string]float64{}, ReconcileSeconds: map[string]float64{}, ReconcileErrors: map[string]float64{},
 		QueueAdds: map[string]float64{}, QueueWaitSeconds: map[string]float64{}, QueueWaitCount: map[string]float64{},
 	}
 	keep := func(n string) bool {
-		return strings.HasPrefix(n, "rest_client_requests_total") ||
+		return n == "rest_client_requests_total" || n == "crucible_trial_status_writes_total" ||
 			strings.HasPrefix(n, "controller_runtime_reconcile_") || strings.HasPrefix(n, "workqueue_")
 	}
-	for _, s := range parseProm(text, keep) {
+	samples, err := parseProm(text, keep)
+	if err != nil {
+		return m, err
+	}
+	for _, s := range samples {
 		l := s.labels
 		switch s.name {
 		case "rest_client_requests_total":
@@ -223,9 +196,11 @@ func parseManagerMetrics(text string) managerMetrics {
 			m.QueueWaitSeconds[l["name"]] += s.value
 		case "workqueue_queue_duration_seconds_count":
 			m.QueueWaitCount[l["name"]] += s.value
+		case "crucible_trial_status_writes_total":
+			m.StatusWrites[l["phase"]] += s.value
 		}
 	}
-	return m
+	return m, nil
 }
 
 // writes is the manager's write requests: POST, PUT, PATCH, DELETE.

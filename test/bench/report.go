@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -145,12 +146,17 @@ func (r *report) markdown() string {
 		w("|---:|---:|---|---|---:|---:|---:|\n")
 		for _, n := range ns {
 			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
-			if f == nil || o == nil || o.Manager == nil {
+			if o == nil || o.Manager == nil {
 				continue
 			}
 			mw := o.Manager.writes() / float64(n)
-			ot, ft := o.Writes.total(nil)/float64(n), f.Writes.total(nil)/float64(n)
-			w("| %d | %.2f | %s | %s | %.2f | %.2f | %+.2f |\n", n, mw, methods(o.Manager, n), verdict(mw <= targetWritesPerTrial), ot, ft, ot-ft)
+			ot := o.Writes.total(nil) / float64(n)
+			floorCols := "| |"
+			if f != nil {
+				ft := f.Writes.total(nil) / float64(n)
+				floorCols = fmt.Sprintf("%.2f | %+.2f |", ft, ot-ft)
+			}
+			w("| %d | %.2f | %s | %s | %.2f | %s\n", n, mw, methods(o.Manager, n), verdict(mw <= targetWritesPerTrial), ot, floorCols)
 		}
 		w("\n")
 		for _, n := range ns {
@@ -296,6 +302,15 @@ func methods(m *managerMetrics, n int) string {
 	s := strings.Join(parts, ", ")
 	if len(failed) > 0 {
 		s += "; not 2xx: " + strings.Join(failed, ", ")
+	}
+	var status []string
+	for _, phase := range []string{"Pending", "Running", "Succeeded", "Failed", ""} {
+		if v := m.StatusWrites[phase]; v > 0 {
+			status = append(status, fmt.Sprintf("%s %.2f", cmp.Or(phase, "no phase"), v/float64(n)))
+		}
+	}
+	if len(status) > 0 {
+		s += "; Trial status writes by phase: " + strings.Join(status, ", ")
 	}
 	return s
 }
