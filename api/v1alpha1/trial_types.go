@@ -72,10 +72,13 @@ type TrialSpec struct {
 type TrialPhase string
 
 const (
-	// TrialPending means the Job exists but its Pod has not been running
-	// for a few seconds after the Job was created (queued, unschedulable,
-	// pulling its image). A Trial whose Pod starts promptly goes from no
-	// phase straight to Running.
+	// TrialPending means the Job's Pod cannot start, 15 s after the Job was
+	// created, for a reason the user may have to act on; status.reason
+	// and status.message say which: Unschedulable, an image that cannot be
+	// pulled (ErrImagePull, ImagePullBackOff), a container that cannot be
+	// created (CreateContainerConfigError), or Suspended (a Job held by a
+	// queue). A Trial whose Pod merely waits its turn has no phase until
+	// it runs.
 	TrialPending TrialPhase = "Pending"
 	// TrialRunning means the Pod is running.
 	TrialRunning TrialPhase = "Running"
@@ -165,12 +168,13 @@ type TrialStatus struct {
 
 	// reason is why the run failed, CamelCase: MetricsMissing,
 	// MetricsMalformed, ExitCode, OOMKilled, DeadlineExceeded, PodFailed,
-	// JobMissing, ArtifactsMissing.
+	// JobMissing, ArtifactsMissing; or, while Pending, why the Pod cannot
+	// start: Unschedulable, Suspended, or the container's waiting reason.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Reason string `json:"reason,omitempty"`
 
-	// message says in a sentence why the run failed.
+	// message says in a sentence why the run failed, or why it cannot start.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`

@@ -7,6 +7,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -85,12 +86,15 @@ func stripJob(obj any) (any, error) {
 	return obj, nil
 }
 
-// stripPod drops a cached Pod's managedFields, spec and conditions.
+// stripPod drops a cached Pod's managedFields, spec and conditions but a
+// failed PodScheduled, which says why a trial cannot start.
 func stripPod(obj any) (any, error) {
 	if pod, ok := obj.(*corev1.Pod); ok {
 		pod.ManagedFields = nil
 		pod.Spec = corev1.PodSpec{}
-		pod.Status.Conditions = nil
+		pod.Status.Conditions = slices.DeleteFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool {
+			return c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse
+		})
 	}
 	return obj, nil
 }

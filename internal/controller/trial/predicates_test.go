@@ -45,12 +45,26 @@ func TestPodProgressed(t *testing.T) {
 	ended := running.DeepCopy()
 	ended.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: crucible.TrainerContainerName,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
+	unschedulable := pending.DeepCopy()
+	unschedulable.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: "0/4 nodes are available"}}
+	stillUnschedulable := unschedulable.DeepCopy()
+	stillUnschedulable.Status.Conditions[0].Message = "0/5 nodes are available"
+	creating := scheduled.DeepCopy()
+	creating.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: crucible.TrainerContainerName,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+	backOff := creating.DeepCopy()
+	backOff.Status.ContainerStatuses[0].State.Waiting.Reason = "ImagePullBackOff"
 	cases := []struct {
 		name          string
 		before, after *corev1.Pod
 		want          bool
 	}{
 		{name: "scheduled, still Pending", before: pending, after: scheduled, want: false},
+		{name: "cannot be scheduled", before: pending, after: unschedulable, want: true},
+		{name: "still cannot be scheduled, another message", before: unschedulable, after: stillUnschedulable, want: false},
+		{name: "its container is being created", before: scheduled, after: creating, want: false},
+		{name: "its image cannot be pulled", before: creating, after: backOff, want: true},
 		{name: "starts running", before: pending, after: running, want: true},
 		{name: "trainer ends before the phase changes", before: running, after: ended, want: true},
 	}

@@ -125,13 +125,18 @@ var jobEnded = predicate.Funcs{
 }
 
 // podProgressed passes a Pod's creation and deletion, and the updates that
-// change its phase or end its trainer.
+// change its phase, end its trainer, or give it a reason it cannot start.
 var podProgressed = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		before, ok1 := e.ObjectOld.(*corev1.Pod)
 		after, ok2 := e.ObjectNew.(*corev1.Pod)
-		return !ok1 || !ok2 || before.Status.Phase != after.Status.Phase ||
-			(trainerTerminated(before) == nil) != (trainerTerminated(after) == nil)
+		if !ok1 || !ok2 || before.Status.Phase != after.Status.Phase ||
+			(trainerTerminated(before) == nil) != (trainerTerminated(after) == nil) {
+			return true
+		}
+		was, _ := podWaitingReason(before)
+		is, _ := podWaitingReason(after)
+		return was != is
 	},
 }
 
@@ -385,7 +390,7 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 	}
 	// The status is not written here: the Job's events bring the Trial
 	// back, and its first status write records the Job with the phase
-	// (Running, or Pending after pendingGracePeriod). Until then no trainer
+	// (Running, or Pending when the Pod cannot start). Until then no trainer
 	// has started, so a Job deleted in between has run nothing.
 	job := NewJob(exp, trial)
 	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -257,14 +257,14 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 	}
 
 	// The Job is now in the cache, just created, its Pod not running yet:
-	// nothing to write before pendingGracePeriod.
+	// nothing to write, and nothing to wait for but the Pod's events.
 	setJobCreated(t, f, trial, now)
 	res, err = f.reconcile(t, trial)
 	if err != nil {
 		t.Fatalf("second Reconcile: %v", err)
 	}
-	if res.RequeueAfter != pendingGracePeriod {
-		t.Errorf("second Reconcile result = %+v; want RequeueAfter %v", res, pendingGracePeriod)
+	if res != (ctrl.Result{}) {
+		t.Errorf("second Reconcile result = %+v; want none", res)
 	}
 	if creates, patches, writes := f.calls.snapshot(); creates != 1 || patches != 0 || writes != 1 {
 		t.Errorf("after the second Reconcile: %d creates, %d status patches, %d writes in all; want 1, 0 and 1",
@@ -312,20 +312,46 @@ func TestReconcileJobAlreadyExistsIsSuccess(t *testing.T) {
 	}
 }
 
-func TestReconcileRecordsPendingAfterTheGracePeriod(t *testing.T) {
+func TestReconcileRecordsPendingWhenThePodCannotStart(t *testing.T) {
 	exp, trial := controllerFixture()
 	f := newFixture(t, fixtureOptions{}, exp, trial)
 	if _, err := f.reconcile(t, trial); err != nil {
 		t.Fatal(err)
 	}
 	setJobCreated(t, f, trial, now.Add(-pendingGracePeriod))
+	pod := makePod(trial, trial.Name+"-x7k2p", t0).Obj()
+	if err := f.store.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.reconcile(t, trial); err != nil {
 		t.Fatal(err)
 	}
-	want := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name,
-		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1}
-	if diff := diffStatus(want, f.trial(t, trial).Status); diff != "" {
-		t.Errorf("status of a Trial whose Pod has not run for %v (-want +got):\n%s", pendingGracePeriod, diff)
+	if _, patches, _ := f.calls.snapshot(); patches != 0 {
+		t.Errorf("%d status patches for a Pod that only waits its turn; want 0", patches)
+	}
+
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: "0/20 nodes are available: 20 Insufficient nvidia.com/gpu."}}
+	if err := f.store.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatal(err)
+	}
+	got := f.trial(t, trial).Status
+	want := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, Reason: corev1.PodReasonUnschedulable,
+		Message: got.Message, StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1}
+	if diff := diffStatus(want, got); diff != "" {
+		t.Errorf("status of a Trial whose Pod cannot be scheduled (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got.Message, "Insufficient nvidia.com/gpu") {
+		t.Errorf("message = %q; want the scheduler's", got.Message)
+	}
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatal(err)
+	}
+	if _, patches, _ := f.calls.snapshot(); patches != 1 {
+		t.Errorf("%d status patches after a second pass; want the one Pending", patches)
 	}
 }
 

@@ -1,6 +1,7 @@
 package trial
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"sort"
@@ -26,9 +27,10 @@ const (
 	// the Pod's final status to reach the cache before it concludes the Pod
 	// is gone and its metrics lost.
 	podGracePeriod = 30 * time.Second
-	// pendingGracePeriod is how long a Job may wait for its Pod to run
-	// before the Trial records that it is Pending. A Pod that starts sooner
-	// costs no status write for it: the first write says Running.
+	// pendingGracePeriod is how long after its Job's creation a Trial whose
+	// Pod cannot start (see waitingReason) records that it is Pending, and
+	// why. A Pod that starts sooner, or only waits its turn, costs no
+	// status write for it: the first write says Running.
 	pendingGracePeriod = 15 * time.Second
 	// runningGracePeriod is how long a trainer must have run before the
 	// Trial records that it is Running. A run that ends sooner (a trainer
@@ -91,19 +93,67 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 		}
 		recordJob()
 		status.Phase = crucible.TrialRunning
+		status.Reason, status.Message = "", ""
 	case status.Phase == crucible.TrialRunning:
 		// The trainer ended and the Job controller has not said how yet.
-	case status.Phase == "" && now.Sub(job.CreationTimestamp.Time) < pendingGracePeriod:
-		return pendingGracePeriod - now.Sub(job.CreationTimestamp.Time)
 	case status.Phase == crucible.TrialPending:
-		// Recorded already: the Job's start alone is no reason for a
-		// write; it is recorded with Running or the end.
+		// Recorded already, with why: the Job's start alone, or another
+		// reason to wait, is no reason for a write; it is recorded with
+		// Running or the end.
 	default:
+		reason, msg := waitingReason(job, pod)
+		if reason == "" {
+			// Queued behind other Pods, or starting: nothing to say.
+			return 0
+		}
+		if age := now.Sub(job.CreationTimestamp.Time); age < pendingGracePeriod {
+			return pendingGracePeriod - age
+		}
 		recordJob()
 		status.Phase = crucible.TrialPending
+		status.Reason = reason
+		status.Message = truncate(msg, maxMessageLength)
 	}
 	return 0
 }
+
+// waitingReason says why the trial's Pod cannot start, when something
+// stands in its way that the user may have to act on: the Job is
+// suspended (held by a queueing system such as Kueue), the Pod cannot be
+// scheduled, or a container waits for a reason other than being created
+// (ErrImagePull, ImagePullBackOff, CreateContainerConfigError for a missing
+// Secret, ...). It returns empty strings for a Pod that merely has not
+// started yet. The reason is a CamelCase word, the message one sentence.
+func waitingReason(job *batchv1.Job, pod *corev1.Pod) (reason, message string) {
+	if c := jobCondition(job, batchv1.JobSuspended); c != nil {
+		return "Suspended", "the Job is suspended; a queueing system may be holding it: " + c.Message
+	}
+	return podWaitingReason(pod)
+}
+
+// podWaitingReason is waitingReason's part that the Pod tells.
+func podWaitingReason(pod *corev1.Pod) (reason, message string) {
+	if pod == nil || pod.Status.Phase != corev1.PodPending {
+		return "", ""
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return cmp.Or(c.Reason, "Unschedulable"), fmt.Sprintf("Pod %s cannot be scheduled: %s", pod.Name, c.Message)
+		}
+	}
+	for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			if w := cs.State.Waiting; w != nil && !startingReasons[w.Reason] {
+				return w.Reason, fmt.Sprintf("container %s of Pod %s is waiting: %s: %s", cs.Name, pod.Name, w.Reason, w.Message)
+			}
+		}
+	}
+	return "", ""
+}
+
+// startingReasons are the waiting reasons of a container on its way to
+// running.
+var startingReasons = map[string]bool{"": true, "ContainerCreating": true, "PodInitializing": true}
 
 // runningSince is when the trainer started running: its container's start,
 // or else the Pod's, or else the Job's creation.

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 )
@@ -185,6 +186,17 @@ func (w *jobWrapper) Complete(end time.Time) *jobWrapper {
 	return w
 }
 
+// Suspended marks the Job suspended, as the Job controller does for a Job
+// a queueing system holds.
+func (w *jobWrapper) Suspended(message string) *jobWrapper {
+	w.Spec.Suspend = ptr.To(true)
+	w.Status.StartTime = nil
+	w.Status.Conditions = append(w.Status.Conditions, batchv1.JobCondition{
+		Type: batchv1.JobSuspended, Status: corev1.ConditionTrue, Reason: "JobSuspended", Message: message,
+	})
+	return w
+}
+
 // Failed marks the Job failed at end with reason and message.
 func (w *jobWrapper) Failed(end time.Time, reason, message string) *jobWrapper {
 	w.Status.Failed = 1
@@ -235,6 +247,24 @@ func (w *podWrapper) Terminated(code int32, reason, message string) *podWrapper 
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: code, Reason: reason, Message: message,
 		}},
+	}}
+	return w
+}
+
+// Unschedulable marks the Pod as the scheduler does when no node fits it.
+func (w *podWrapper) Unschedulable(message string) *podWrapper {
+	w.Status.Conditions = append(w.Status.Conditions, corev1.PodCondition{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: message,
+	})
+	return w
+}
+
+// Waiting makes the trainer wait to start with reason and message, as the
+// kubelet reports an image it cannot pull.
+func (w *podWrapper) Waiting(reason, message string) *podWrapper {
+	w.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name:  crucible.TrainerContainerName,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}},
 	}}
 	return w
 }
