@@ -22,6 +22,9 @@
 #   KUBE_VERSION        version of the Kubernetes binaries        [v1.37.2]
 #   KWOK_NODE_CPU, KWOK_NODE_MEMORY, KWOK_NODE_PODS, KWOK_NODE_GPUS
 #                       capacity of each node                     [32, 256Gi, 110, 8]
+#   KWOK_POD_PARALLELISM
+#                       Pod Stages kwok plays at once: one per node, as each
+#                       node's kubelet reports on its own Pods    [KWOK_NODES, at least 4]
 #   KUBE_API_QPS, KUBE_API_BURST, CONCURRENT_JOB_SYNCS
 #                       client limits of kube-controller-manager and kube-scheduler,
 #                       and the Job controller's workers          [1000, 2000, 50]
@@ -42,6 +45,7 @@ NODE_GPUS=${KWOK_NODE_GPUS:-8}
 API_QPS=${KUBE_API_QPS:-1000}
 API_BURST=${KUBE_API_BURST:-2000}
 JOB_SYNCS=${CONCURRENT_JOB_SYNCS:-50}
+POD_PARALLELISM=${KWOK_POD_PARALLELISM:-$((NODES > 4 ? NODES : 4))}
 
 log() { echo "dev-cluster: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -182,6 +186,22 @@ componentsPatches:
     value: "$API_QPS"
   - key: kube-api-burst
     value: "$API_BURST"
+---
+# kwok plays 4 Pod Stages at once by default, for all nodes together: a
+# thousand Pods that start together then end seconds late. Real kubelets
+# report in parallel, one per node. kwokctl writes every option of this
+# document, unset ones as zero or false, so kwok's other defaults are
+# spelled out.
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: $POD_PARALLELISM
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enableDebuggingHandlers: true
+  enableProfilingHandler: true
 EOF
 	# Stages given with --config replace kwok's default Stages.
 	configs=(--config "$config")
