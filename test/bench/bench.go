@@ -71,9 +71,12 @@ type clusterInfo struct {
 
 // measurement is one timed run: one side, one kind, one sweep size.
 type measurement struct {
-	Kind      kind
-	Side      side
-	N         int
+	Kind kind
+	Side side
+	N    int
+	// Round counts the floor-and-operator pairs of one kind and N, from 1
+	// (-repeat).
+	Round     int
 	Namespace string
 
 	// AllJobs is the time from the start until the N-th Job was seen;
@@ -237,11 +240,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		if !slices.Contains(b.c.kinds, s.k) {
 			continue
 		}
-		for _, sd := range b.c.sides {
-			m, err := b.measure(ctx, s.k, sd, s.n)
-			rep.Measurements = append(rep.Measurements, m)
-			if err != nil {
-				return rep, fmt.Errorf("%s %s N=%d: %w", sd, s.k, s.n, err)
+		for round := 1; round <= b.c.repeat; round++ {
+			for _, sd := range b.c.sides {
+				m, err := b.measure(ctx, s.k, sd, s.n)
+				m.Round = round
+				rep.Measurements = append(rep.Measurements, m)
+				if err != nil {
+					return rep, fmt.Errorf("%s %s N=%d round %d: %w", sd, s.k, s.n, round, err)
+				}
 			}
 		}
 	}

@@ -48,6 +48,7 @@ type config struct {
 	kinds   []kind
 	sides   []side
 
+	repeat            int
 	floorWorkers      int
 	experimentWorkers int
 	trialWorkers      int
@@ -86,6 +87,7 @@ func main() {
 	flag.StringVar(&rssList, "rss-n", "5000,10000", "sweep sizes of the footprint runs (API writes, RSS, CPU); a size also in -n reuses its completion runs")
 	flag.StringVar(&kindList, "kinds", "fan-out,completion", "which measurements to run, for trying things out: fan-out, completion")
 	flag.StringVar(&sideList, "sides", "floor,operator", "which sides to run, for trying things out: floor, operator")
+	flag.IntVar(&c.repeat, "repeat", 1, "floor-and-operator pairs per measurement; the report gives the median pair's figures and every pair's ratio")
 	flag.IntVar(&c.floorWorkers, "floor-workers", 256, "concurrent creates of the floor program (on a loaded 2-core machine the API server's throughput grows with concurrency up to about 128-512)")
 	flag.IntVar(&c.experimentWorkers, "experiment-workers", 4, "the manager's --experiment-workers")
 	flag.IntVar(&c.trialWorkers, "trial-workers", 16, "the manager's --trial-workers")
@@ -121,6 +123,9 @@ func main() {
 		default:
 			fatal(fmt.Errorf("-sides: unknown %q", sd))
 		}
+	}
+	if c.repeat < 1 {
+		fatal(fmt.Errorf("-repeat must be at least 1"))
 	}
 	if c.kubeconfig == "" {
 		fatal(fmt.Errorf("-kubeconfig is required"))

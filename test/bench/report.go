@@ -44,6 +44,70 @@ func (r *report) find(k kind, sd side, n int) *measurement {
 	return nil
 }
 
+// fanoutRatio is the operator's trials/s over the floor's jobs/s.
+func fanoutRatio(f, o *measurement) float64 {
+	return rate(o.N, o.AllJobs) / rate(f.N, f.AllJobs)
+}
+
+// completionRatio is the operator's time to Succeeded over the floor's
+// time until every Job ended.
+func completionRatio(f, o *measurement) float64 {
+	return o.Succeeded.Seconds() / f.AllJobsEnded.Seconds()
+}
+
+// pick returns the floor and operator measurements of kind k and size n to
+// report, and the ratio of every round in which both sides ran, in round
+// order. With several rounds it picks the round of the median ratio; of
+// an even number, the one of the two middle rounds worse for the operator
+// (lower fan-out, higher completion ratio). Without a complete round it
+// returns what there is of either side.
+func (r *report) pick(k kind, n int) (f, o *measurement, ratios []float64) {
+	type pair struct {
+		f, o  *measurement
+		ratio float64
+	}
+	var pairs []pair
+	for i := range r.Measurements {
+		o := &r.Measurements[i]
+		if o.Kind != k || o.N != n || o.Side != operatorSide || o.Err != "" {
+			continue
+		}
+		for j := range r.Measurements {
+			f := &r.Measurements[j]
+			if f.Kind == k && f.N == n && f.Side == floorSide && f.Round == o.Round && f.Err == "" {
+				ratio := completionRatio(f, o)
+				if k == fanout {
+					ratio = fanoutRatio(f, o)
+				}
+				pairs = append(pairs, pair{f, o, ratio})
+				ratios = append(ratios, ratio)
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return r.find(k, floorSide, n), r.find(k, operatorSide, n), nil
+	}
+	sorted := slices.Clone(pairs)
+	slices.SortStableFunc(sorted, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
+	mid := len(sorted) / 2 // the upper middle: the worse completion ratio
+	if k == fanout {
+		mid = (len(sorted) - 1) / 2 // the lower middle: the worse fan-out ratio
+	}
+	return sorted[mid].f, sorted[mid].o, ratios
+}
+
+// roundWords spells every round's ratio when there was more than one.
+func roundWords(ratios []float64, format string) string {
+	if len(ratios) < 2 {
+		return ""
+	}
+	parts := make([]string, len(ratios))
+	for i, v := range ratios {
+		parts[i] = fmt.Sprintf(format, v)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (r *report) sizes(k kind) []int {
 	var out []int
 	for _, m := range r.Measurements {
@@ -108,35 +172,41 @@ func (r *report) markdown() string {
 
 	if ns := r.sizes(fanout); len(ns) > 0 {
 		w("### Fan-out: time until every Job exists\n\n")
-		w("| N | floor: all Jobs | floor jobs/s | operator: all Trials¹ | operator: all Jobs | operator trials/s | operator / floor | target ≥ %.0f%% |\n", 100*targetFanoutRatio)
-		w("|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		w("| N | floor: all Jobs | floor jobs/s | operator: all Trials¹ | operator: all Jobs | operator trials/s | operator / floor | target ≥ %.0f%% | every round² |\n", 100*targetFanoutRatio)
+		w("|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 		for _, n := range ns {
-			f, o := r.find(fanout, floorSide, n), r.find(fanout, operatorSide, n)
+			f, o, ratios := r.pick(fanout, n)
 			if f == nil || o == nil {
-				w("| %d | %s | | | | | | not measured |\n", n, errOf(r, fanout, n))
+				w("| %d | %s | | | | | | not measured | |\n", n, errOf(r, fanout, n))
 				continue
 			}
 			fr, or := rate(n, f.AllJobs), rate(n, o.AllJobs)
-			w("| %d | %s | %.0f | %s | %s | %.0f | %.0f%% | %s |\n", n, secs(f.AllJobs), fr, secs(o.TrialsCreated), secs(o.AllJobs), or,
-				100*or/fr, verdict(or/fr >= targetFanoutRatio))
+			pct := make([]float64, len(ratios))
+			for i, v := range ratios {
+				pct[i] = 100 * v
+			}
+			w("| %d | %s | %.0f | %s | %s | %.0f | %.0f%% | %s | %s |\n", n, secs(f.AllJobs), fr, secs(o.TrialsCreated), secs(o.AllJobs), or,
+				100*or/fr, verdict(or/fr >= targetFanoutRatio), roundWords(pct, "%.0f%%"))
 		}
-		w("\n¹ from the last Trial's creationTimestamp: whole seconds.\n\n")
+		w("\n¹ from the last Trial's creationTimestamp: whole seconds.\n")
+		w("² with -repeat, the ratio of each floor-and-operator pair in the order they ran; the row shows the median pair (of two middle ones, the worse).\n\n")
 	}
 
 	if ns := r.sizes(completion); len(ns) > 0 {
 		w("### Completion: time until every trial ended\n\n")
-		w("| N | floor: all Jobs complete | operator: Experiment Succeeded | ratio | target ≤ %.1f× | operator: all Jobs exist | operator: all Jobs complete | floor: all Jobs exist |\n", targetCompletionRatio)
-		w("|---:|---:|---:|---:|---|---:|---:|---:|\n")
+		w("| N | floor: all Jobs complete | operator: Experiment Succeeded | ratio | target ≤ %.1f× | operator: all Jobs exist | operator: all Jobs complete | floor: all Jobs exist | every round |\n", targetCompletionRatio)
+		w("|---:|---:|---:|---:|---|---:|---:|---:|---|\n")
 		for _, n := range ns {
-			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
+			f, o, ratios := r.pick(completion, n)
 			if f == nil || o == nil {
-				w("| %d | %s | | | not measured | | | |\n", n, errOf(r, completion, n))
+				w("| %d | %s | | | not measured | | | | |\n", n, errOf(r, completion, n))
 				continue
 			}
-			ratio := o.Succeeded.Seconds() / f.AllJobsEnded.Seconds()
-			w("| %d | %s | %s | %.2f× | %s | %s | %s | %s |\n", n, secs(f.AllJobsEnded), secs(o.Succeeded), ratio,
-				verdict(ratio <= targetCompletionRatio), secs(o.AllJobs), secs(o.AllJobsEnded), secs(f.AllJobs))
+			ratio := completionRatio(f, o)
+			w("| %d | %s | %s | %.2f× | %s | %s | %s | %s | %s |\n", n, secs(f.AllJobsEnded), secs(o.Succeeded), ratio,
+				verdict(ratio <= targetCompletionRatio), secs(o.AllJobs), secs(o.AllJobsEnded), secs(f.AllJobs), roundWords(ratios, "%.2f×"))
 		}
+		w("\nThe tables below are of the median completion round.\n")
 		w("\n")
 
 		w("### API writes per trial (completion runs, whole sweep)\n\n")
@@ -145,7 +215,7 @@ func (r *report) markdown() string {
 		w("| N | manager's writes / trial | by method | target ≤ %.0f | API server, operator run / trial | API server, floor run / trial | difference |\n", targetWritesPerTrial)
 		w("|---:|---:|---|---|---:|---:|---:|\n")
 		for _, n := range ns {
-			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
+			f, o, _ := r.pick(completion, n)
 			if o == nil || o.Manager == nil {
 				continue
 			}
@@ -160,7 +230,7 @@ func (r *report) markdown() string {
 		}
 		w("\n")
 		for _, n := range ns {
-			f, o := r.find(completion, floorSide, n), r.find(completion, operatorSide, n)
+			f, o, _ := r.pick(completion, n)
 			if f == nil || o == nil {
 				continue
 			}
@@ -194,7 +264,7 @@ func (r *report) markdown() string {
 		w("| N | peak RSS | CPU | CPU / trial | reconciles / trial: trial, experiment | mean reconcile: trial, experiment | mean queue wait: trial, experiment | target RSS < %d MiB at %d |\n", targetRSSMiB, targetRSSN)
 		w("|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, n := range ns {
-			o := r.find(completion, operatorSide, n)
+			_, o, _ := r.pick(completion, n)
 			if o == nil {
 				continue
 			}
@@ -215,9 +285,10 @@ func (r *report) markdown() string {
 
 		w("### Events (completion runs)\n\n| N | side | reporting controller and reason: count |\n|---:|---|---|\n")
 		for _, n := range ns {
-			for _, sd := range []side{floorSide, operatorSide} {
-				if m := r.find(completion, sd, n); m != nil {
-					w("| %d | %s | %s |\n", n, sd, eventWords(m.Events))
+			f, o, _ := r.pick(completion, n)
+			for _, m := range []*measurement{f, o} {
+				if m != nil {
+					w("| %d | %s | %s |\n", n, m.Side, eventWords(m.Events))
 				}
 			}
 		}
@@ -235,8 +306,12 @@ func (r *report) markdown() string {
 		if m.Err != "" {
 			status = " (failed: " + m.Err + ")"
 		}
-		w("| %s %s N=%d%s | %.1f s | %.0f%% | %.0f%% | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s → %s |\n",
-			m.Side, m.Kind, m.N, status, cw.Wall.Seconds(), 100*cw.utilisation(r.Machine.Cores, cw.Busy), 100*cw.utilisation(r.Machine.Cores, cw.Other),
+		round := ""
+		if r.Config.repeat > 1 {
+			round = fmt.Sprintf(" round %d", m.Round)
+		}
+		w("| %s %s N=%d%s%s | %.1f s | %.0f%% | %.0f%% | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s → %s |\n",
+			m.Side, m.Kind, m.N, round, status, cw.Wall.Seconds(), 100*cw.utilisation(r.Machine.Cores, cw.Busy), 100*cw.utilisation(r.Machine.Cores, cw.Other),
 			cw.Procs["kube-apiserver"], cw.Procs["etcd"], cw.Procs["kube-controller-manager"], cw.Procs["kube-scheduler"], cw.Procs["kwok-controller"],
 			who, cw.Procs["bench"], m.LoadBefore, m.LoadAfter)
 	}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// rounds builds one floor-and-operator pair per operator time, the floor
+// always taking 10 s.
+func rounds(k kind, n int, operatorSeconds ...float64) *report {
+	r := &report{}
+	for i, sec := range operatorSeconds {
+		floor := measurement{Kind: k, Side: floorSide, N: n, Round: i + 1, AllJobs: 10 * time.Second, AllJobsEnded: 10 * time.Second}
+		op := measurement{Kind: k, Side: operatorSide, N: n, Round: i + 1,
+			AllJobs: time.Duration(sec * float64(time.Second)), Succeeded: time.Duration(sec * float64(time.Second))}
+		r.Measurements = append(r.Measurements, floor, op)
+	}
+	return r
+}
+
+func TestPickMedianRound(t *testing.T) {
+	cases := []struct {
+		name      string
+		k         kind
+		seconds   []float64
+		wantRound int
+		wantRatio []float64
+	}{
+		{name: "completion, one round", k: completion, seconds: []float64{12}, wantRound: 1, wantRatio: []float64{1.2}},
+		{name: "completion, the middle of three", k: completion, seconds: []float64{15, 11, 13}, wantRound: 3, wantRatio: []float64{1.5, 1.1, 1.3}},
+		{name: "completion, of two the slower", k: completion, seconds: []float64{11, 13}, wantRound: 2, wantRatio: []float64{1.1, 1.3}},
+		{name: "fan-out, the middle of three", k: fanout, seconds: []float64{40, 20, 25}, wantRound: 3, wantRatio: []float64{0.25, 0.5, 0.4}},
+		{name: "fan-out, of two the slower", k: fanout, seconds: []float64{20, 40}, wantRound: 2, wantRatio: []float64{0.5, 0.25}},
+	}
+	for _, tc := range cases {
+		f, o, ratios := rounds(tc.k, 1000, tc.seconds...).pick(tc.k, 1000)
+		if f == nil || o == nil {
+			t.Fatalf("%s: no pair picked", tc.name)
+		}
+		if f.Round != tc.wantRound || o.Round != tc.wantRound {
+			t.Errorf("%s: picked floor round %d and operator round %d; want %d", tc.name, f.Round, o.Round, tc.wantRound)
+		}
+		if !slices.EqualFunc(ratios, tc.wantRatio, func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }) {
+			t.Errorf("%s: ratios %v; want %v", tc.name, ratios, tc.wantRatio)
+		}
+	}
+}
+
+func TestPickSkipsFailedRoundsAndLoneSides(t *testing.T) {
+	r := rounds(completion, 1000, 12, 30)
+	r.Measurements[3].Err = "timed out" // round 2's operator
+	f, o, ratios := r.pick(completion, 1000)
+	if f == nil || o == nil || o.Round != 1 || len(ratios) != 1 {
+		t.Errorf("picked %+v and %+v, ratios %v; want round 1 alone", f, o, ratios)
+	}
+
+	lone := &report{Measurements: []measurement{{Kind: completion, Side: operatorSide, N: 10000, Round: 1, Succeeded: time.Minute}}}
+	f, o, ratios = lone.pick(completion, 10000)
+	if f != nil || o == nil || ratios != nil {
+		t.Errorf("operator-only run: picked %v and %v, ratios %v; want the operator alone", f, o, ratios)
+	}
+}
