@@ -65,6 +65,8 @@ type Reconciler struct {
 	stores store.Opener
 	// expected is the created Trials the cache has not shown yet.
 	expected *expectations
+	// writes holds back status writes that only move counts.
+	writes *statusWrites
 }
 
 // Option configures a Reconciler.
@@ -90,7 +92,7 @@ func WithStores(o store.Opener) Option {
 // NewReconciler returns an Experiment reconciler.
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
 	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
-		expected: newExpectations()}
+		expected: newExpectations(), writes: newStatusWrites()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -156,6 +158,9 @@ func trialEvents() handler.Funcs {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	exp := &crucible.Experiment{}
 	if err := r.client.Get(ctx, req.NamespacedName, exp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.writes.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("experiment", klog.KObj(exp))
@@ -170,7 +175,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if retErr != nil {
 			monitoring.ReconcileErrors.WithLabelValues(ControllerName).Inc()
 		}
-		retErr = errors.Join(retErr, r.writeStatus(ctx, before, exp, retErr == nil))
+		wait, err := r.writeStatus(ctx, before, exp, retErr == nil)
+		retErr = errors.Join(retErr, err)
+		if wait > 0 && (res.RequeueAfter == 0 || wait < res.RequeueAfter) {
+			res.RequeueAfter = wait
+		}
 	}()
 	if !exp.DeletionTimestamp.IsZero() {
 		r.expected.forget(exp.UID)
@@ -334,19 +343,25 @@ func (r *Reconciler) createJob(ctx context.Context, exp *crucible.Experiment, t 
 
 // writeStatus patches the status when it changed, then emits events for the
 // transitions it recorded. observedGeneration advances only on a pass
-// without errors.
-func (r *Reconciler) writeStatus(ctx context.Context, before, exp *crucible.Experiment, clean bool) error {
+// without errors. A change of counts alone within countsWriteInterval of
+// the last write is held back: it returns how long until it may be written.
+func (r *Reconciler) writeStatus(ctx context.Context, before, exp *crucible.Experiment, clean bool) (time.Duration, error) {
 	if clean {
 		exp.Status.ObservedGeneration = exp.Generation
 	}
 	if equality.Semantic.DeepEqual(before.Status, exp.Status) {
-		return nil
+		return 0, nil
+	}
+	key, now := client.ObjectKeyFromObject(exp), r.clock.Now()
+	if wait := r.writes.holdBack(key, &before.Status, &exp.Status, now); wait > 0 {
+		return wait, nil
 	}
 	if err := r.client.Status().Patch(ctx, exp, client.MergeFrom(before)); err != nil {
-		return client.IgnoreNotFound(err)
+		return 0, client.IgnoreNotFound(err)
 	}
+	r.writes.wrote(key, now)
 	r.emitEvents(before, exp)
-	return nil
+	return 0, nil
 }
 
 func (r *Reconciler) emitEvents(before, exp *crucible.Experiment) {

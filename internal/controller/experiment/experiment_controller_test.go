@@ -562,6 +562,56 @@ func TestReconcileCacheLag(t *testing.T) {
 	})
 }
 
+func TestReconcileHoldsBackCountsOnlyWrites(t *testing.T) {
+	exp := stored(sweep().Parallelism(2).MaxFailedTrials(0).Obj())
+	f := newCtrlFixture(t, hooks{}, exp)
+	f.mustReconcile(t, exp)
+	if _, patches, _, _ := f.writes(); patches != 1 {
+		t.Fatalf("first pass: %d status patches; want 1", patches)
+	}
+
+	// A trial ends 2 s after that write: its successor starts at once, the
+	// counts are written when countsWriteInterval has passed.
+	f.clock.Step(2 * time.Second)
+	f.setTrialStatus(t, 0, crucible.TrialSucceeded, "0.5")
+	res, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(exp)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := countsWriteInterval - 2*time.Second; res.RequeueAfter != want {
+		t.Errorf("pass 2 s after a write: RequeueAfter %v; want %v", res.RequeueAfter, want)
+	}
+	if _, patches, _, indices := f.writes(); patches != 0 || !cmp.Equal([]int64{2}, indices) {
+		t.Errorf("pass 2 s after a write: %d status patches, created %v; want none, and index 2", patches, indices)
+	}
+	if got := f.experiment(t, exp).Status.Trials.Succeeded; got != 0 {
+		t.Errorf("stored succeeded count %d; want 0 until the write", got)
+	}
+
+	f.clock.Step(countsWriteInterval - 2*time.Second)
+	f.mustReconcile(t, exp)
+	if _, patches, _, _ := f.writes(); patches != 1 {
+		t.Errorf("pass %v after the write: %d status patches; want 1", countsWriteInterval, patches)
+	}
+	got := f.experiment(t, exp).Status
+	if got.Trials.Succeeded != 1 || got.Trials.Created != 3 || got.BestTrial == nil || got.BestTrial.Objective != "0.5" {
+		t.Errorf("stored counts %+v, best %+v; want 1 succeeded of 3 created, best 0.5", got.Trials, got.BestTrial)
+	}
+
+	// A transition is written at once, however soon: a failure spends the
+	// budget of none.
+	f.clock.Step(time.Second)
+	f.setTrialStatus(t, 1, crucible.TrialFailed, "")
+	f.mustReconcile(t, exp)
+	if _, patches, _, _ := f.writes(); patches != 1 {
+		t.Errorf("a failure 1 s after a write: %d status patches; want 1", patches)
+	}
+	got = f.experiment(t, exp).Status
+	if c := condition(got.Conditions, crucible.ExperimentFailedCondition); c.Status != metav1.ConditionTrue || got.Trials.Failed != 1 {
+		t.Errorf("Failed condition %+v, counts %+v; want True with the failure counted", c, got.Trials)
+	}
+}
+
 // TestReconcileFailureBudget is (e).
 func TestReconcileFailureBudget(t *testing.T) {
 	exp := stored(sweep().Parallelism(2).MaxFailedTrials(1).Obj())
@@ -571,6 +621,7 @@ func TestReconcileFailureBudget(t *testing.T) {
 	f.events()
 
 	// One failure is within the budget: its slot goes to the next index.
+	f.clock.Step(countsWriteInterval)
 	f.setTrialStatus(t, 0, crucible.TrialFailed, "")
 	f.mustReconcile(t, exp)
 	if _, _, _, indices := f.writes(); !cmp.Equal([]int64{2}, indices) {
