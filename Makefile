@@ -123,7 +123,7 @@ BENCH_CLUSTER_NAME ?= crucible-bench
 BENCH_CLUSTER_DIR ?= $(CURDIR)/.cluster-bench
 BENCH_KWOK_NODES ?= 20
 BENCH_KWOK_NODE_PODS ?= 1000
-BENCH_ARGS ?= -n 1000,5000 -rss-n 5000,10000
+BENCH_ARGS ?= -n 1000,5000 -rss-n 5000,10000 -repeat 3
 
 .PHONY: bench
 bench: build ## Sweep benchmarks on a local cluster of their own; writes docs/benchmarks.md.

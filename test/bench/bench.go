@@ -49,6 +49,10 @@ type kind string
 const (
 	fanout     kind = "fan-out"
 	completion kind = "completion"
+	// steady is a sweep of trials that run -steady-duration,
+	// -steady-parallelism at a time: trials end and start all the time, as
+	// in a long sweep. Operator side only: it measures writes per trial.
+	steady kind = "steady"
 )
 
 type side string
@@ -201,9 +205,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 	defer func() { rep.Finished, rep.LoadEnd = time.Now(), loadAverage() }()
 
-	all := slices.Concat(b.c.fanoutN, b.c.rssN)
+	all := slices.Concat(b.c.fanoutN, b.c.rssN, b.c.steadyN)
 	if len(all) == 0 {
-		return rep, errors.New("nothing to measure: -n and -rss-n are empty")
+		return rep, errors.New("nothing to measure: -n, -rss-n and -steady-n are empty")
 	}
 	if need := int64(slices.Max(all)); b.cluster.PodCapacity < need {
 		return rep, fmt.Errorf("the cluster's nodes take %d pods, the largest sweep needs %d: start it with more KWOK_NODES or KWOK_NODE_PODS",
@@ -236,12 +240,22 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			steps = append(steps, step{completion, n})
 		}
 	}
+	for _, n := range b.c.steadyN {
+		steps = append(steps, step{steady, n})
+	}
 	for _, s := range steps {
 		if !slices.Contains(b.c.kinds, s.k) {
 			continue
 		}
-		for round := 1; round <= b.c.repeat; round++ {
+		rounds := 1
+		if s.k != steady && slices.Contains(b.c.fanoutN, s.n) {
+			rounds = b.c.repeat // the comparisons, not the footprint-only sizes
+		}
+		for round := 1; round <= rounds; round++ {
 			for _, sd := range b.c.sides {
+				if s.k == steady && sd != operatorSide {
+					continue
+				}
 				m, err := b.measure(ctx, s.k, sd, s.n)
 				m.Round = round
 				rep.Measurements = append(rep.Measurements, m)
@@ -288,10 +302,13 @@ func benchExperiment(ns string, n int, annotations map[string]string) *crucible.
 }
 
 func (b *bench) annotations(k kind) map[string]string {
-	if k == fanout {
+	switch k {
+	case fanout:
 		// No completing Stage matches: the pods run until deleted, so the
 		// fan-out is not mixed with completions.
 		return map[string]string{annotationOutcome: "hang"}
+	case steady:
+		return map[string]string{annotationDuration: b.c.steadyDuration}
 	}
 	return map[string]string{annotationDuration: b.c.duration}
 }
@@ -357,7 +374,7 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 			m.Err = retErr.Error()
 		}
 	}()
-	short := map[kind]string{fanout: "fo", completion: "co"}[k]
+	short := map[kind]string{fanout: "fo", completion: "co", steady: "st"}[k]
 	ns, err := b.newNamespace(ctx, fmt.Sprintf("%s-%s-%d", short, sd, n))
 	if err != nil {
 		return m, err
@@ -371,6 +388,9 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 	logf("%s %s N=%d in namespace %s", sd, k, n, ns)
 
 	exp := benchExperiment(ns, n, b.annotations(k))
+	if k == steady {
+		exp.Spec.Parallelism = int32(min(n, b.c.steadyParallelism))
+	}
 	tracker, err := startTracker(ctx, b.cs, ns, n)
 	if err != nil {
 		return m, err
@@ -427,17 +447,17 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 	}
 
 	timeout := b.c.fanoutTimeout
-	if k == completion {
+	if k != fanout {
 		timeout = b.c.completionTimeout
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := tracker.allSeen
-	if k == completion {
+	if k != fanout {
 		done = tracker.allEnd
 	}
 	var succeeded <-chan time.Time
-	if k == completion && sd == operatorSide {
+	if k != fanout && sd == operatorSide {
 		succeeded = b.waitSucceeded(waitCtx, ns)
 	}
 	tick := time.NewTicker(15 * time.Second)
@@ -480,7 +500,7 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 		m.FloorCreates = time.Duration(res.Seconds * float64(time.Second))
 		m.FloorErrors = res.Errors
 	}
-	if k == completion {
+	if k != fanout {
 		// Trailing writes of the run (the Experiment's last event) land
 		// before the metrics are read.
 		select {

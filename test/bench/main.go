@@ -10,13 +10,19 @@
 //   - API writes per trial (kube-apiserver's apiserver_request_total, diffed
 //     around each completion run, by verb and resource), the manager's own
 //     writes (its client-go metrics), Events, and the manager's peak RSS and
-//     CPU seconds.
+//     CPU seconds;
+//   - steady state: N trials of 10 s, 100 at a time (operator only), for the
+//     writes per trial of a long sweep, where every trial runs long enough
+//     to be recorded Running and trials end one after another.
 //
 // Every measurement gets a fresh namespace and, on the operator side, a
 // fresh manager process; floor and operator alternate (floor first) and the
 // namespace is deleted, and its deletion waited for, before the next one.
 //
-//	go run ./test/bench -kubeconfig .cluster-bench/kubeconfig -n 1000,5000 -rss-n 5000,10000 -out docs/benchmarks.md
+// With -repeat K, each fan-out and completion comparison runs K alternating
+// floor-and-operator pairs and the report gives the median pair.
+//
+//	go run ./test/bench -kubeconfig .cluster-bench/kubeconfig -n 1000,5000 -rss-n 5000,10000 -repeat 3 -out docs/benchmarks.md
 //
 // make bench runs it on a cluster of its own (CLUSTER_NAME=crucible-bench).
 package main
@@ -45,6 +51,7 @@ type config struct {
 
 	fanoutN []int
 	rssN    []int
+	steadyN []int
 	kinds   []kind
 	sides   []side
 
@@ -55,6 +62,8 @@ type config struct {
 	managerArgs       []string
 
 	duration          string
+	steadyDuration    string
+	steadyParallelism int
 	fanoutTimeout     time.Duration
 	completionTimeout time.Duration
 	cleanupTimeout    time.Duration
@@ -73,6 +82,7 @@ func main() {
 	var (
 		c                config
 		nList, rssList   string
+		steadyList       string
 		managerArgs      string
 		kindList         string
 		sideList         string
@@ -85,9 +95,12 @@ func main() {
 	flag.StringVar(&c.out, "out", defaultOutput, "markdown file to write the results into (between the bench markers; created when missing); none when empty")
 	flag.StringVar(&nList, "n", "1000,5000", "sweep sizes of the fan-out and completion comparisons, comma-separated; empty for none")
 	flag.StringVar(&rssList, "rss-n", "5000,10000", "sweep sizes of the footprint runs (API writes, RSS, CPU); a size also in -n reuses its completion runs")
-	flag.StringVar(&kindList, "kinds", "fan-out,completion", "which measurements to run, for trying things out: fan-out, completion")
+	flag.StringVar(&steadyList, "steady-n", "1000", "sweep sizes of the steady-state runs (operator only: trials of -steady-duration, -steady-parallelism at a time, for the writes per trial of a long sweep); empty for none")
+	flag.IntVar(&c.steadyParallelism, "steady-parallelism", 100, "parallelism of the steady-state runs")
+	flag.StringVar(&c.steadyDuration, "steady-duration", "10s", "how long a trial pod runs in the steady-state runs: longer than the 5 s after which a Trial records Running")
+	flag.StringVar(&kindList, "kinds", "fan-out,completion,steady", "which measurements to run, for trying things out: fan-out, completion, steady")
 	flag.StringVar(&sideList, "sides", "floor,operator", "which sides to run, for trying things out: floor, operator")
-	flag.IntVar(&c.repeat, "repeat", 1, "floor-and-operator pairs per measurement; the report gives the median pair's figures and every pair's ratio")
+	flag.IntVar(&c.repeat, "repeat", 1, "floor-and-operator pairs per fan-out and completion measurement of the -n sizes (-rss-n sizes and steady runs run once); the report gives the median pair's figures and every pair's ratio")
 	flag.IntVar(&c.floorWorkers, "floor-workers", 256, "concurrent creates of the floor program (on a loaded 2-core machine the API server's throughput grows with concurrency up to about 128-512)")
 	flag.IntVar(&c.experimentWorkers, "experiment-workers", 4, "the manager's --experiment-workers")
 	flag.IntVar(&c.trialWorkers, "trial-workers", 16, "the manager's --trial-workers")
@@ -103,12 +116,15 @@ func main() {
 	if c.fanoutN, err = parseSizes(nList); err == nil {
 		c.rssN, err = parseSizes(rssList)
 	}
+	if err == nil {
+		c.steadyN, err = parseSizes(steadyList)
+	}
 	if err != nil {
 		fatal(err)
 	}
 	for _, k := range strings.Split(kindList, ",") {
 		switch k := kind(strings.TrimSpace(k)); k {
-		case fanout, completion:
+		case fanout, completion, steady:
 			c.kinds = append(c.kinds, k)
 		case "":
 		default:

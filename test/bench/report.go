@@ -295,6 +295,27 @@ func (r *report) markdown() string {
 		w("\n")
 	}
 
+	if ns := r.sizes(steady); len(ns) > 0 {
+		w("### Steady state: writes per trial of a long sweep\n\n")
+		w("Trials run %s, %d at a time, so that trials end and start all the time and each runs past the 5 s after which its Trial records `Running`: ", r.Config.steadyDuration, r.Config.steadyParallelism)
+		w("the writes of a long sweep, without the burst of the runs above. Operator only.\n\n")
+		w("| N | Experiment Succeeded | manager's writes / trial | by method | target ≤ %.0f | Experiment status writes / trial (API server) | API server writes / trial, all clients |\n", targetWritesPerTrial)
+		w("|---:|---:|---:|---|---|---:|---:|\n")
+		for _, n := range ns {
+			for i := range r.Measurements {
+				m := &r.Measurements[i]
+				if m.Kind != steady || m.N != n || m.Err != "" || m.Manager == nil {
+					continue
+				}
+				mw := m.Manager.writes() / float64(n)
+				expWrites := m.Writes.total(func(k reqKey) bool { return k.Resource == "experiments" && k.Subresource == "status" }) / float64(n)
+				w("| %d | %s | %.2f | %s | %s | %.3f | %.2f |\n", n, secs(m.Succeeded), mw, methods(m.Manager, n),
+					verdict(mw <= targetWritesPerTrial), expWrites, m.Writes.total(nil)/float64(n))
+			}
+		}
+		w("\n")
+	}
+
 	w("### CPU during each measurement\n\n")
 	w("CPU seconds by process over the measurement (from the start until its end condition); `other` is everything else on the machine.\n\n")
 	w("| measurement | wall | machine busy | other | kube-apiserver | etcd | kube-controller-manager | kube-scheduler | kwok | manager / floor | bench | load before → after |\n")
