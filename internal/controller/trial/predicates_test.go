@@ -15,8 +15,18 @@ func TestJobEnded(t *testing.T) {
 	running := &batchv1.Job{Status: batchv1.JobStatus{Active: 1}}
 	ready := running.DeepCopy()
 	ready.Status.Ready = new(int32(1))
-	complete := running.DeepCopy()
-	complete.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	withCondition := func(j *batchv1.Job, c batchv1.JobConditionType) *batchv1.Job {
+		j = j.DeepCopy()
+		j.Status.Conditions = append(j.Status.Conditions, batchv1.JobCondition{Type: c, Status: corev1.ConditionTrue})
+		return j
+	}
+	criteriaMet := withCondition(running, batchv1.JobSuccessCriteriaMet)
+	complete := withCondition(criteriaMet, batchv1.JobComplete)
+	failureTarget := withCondition(running, batchv1.JobFailureTarget)
+	failed := withCondition(failureTarget, batchv1.JobFailed)
+	suspended := withCondition(running, batchv1.JobSuspended)
+	resumed := suspended.DeepCopy()
+	resumed.Status.Conditions[0].Status = corev1.ConditionFalse
 	deleting := running.DeepCopy()
 	now := metav1.Now()
 	deleting.DeletionTimestamp = &now
@@ -26,13 +36,24 @@ func TestJobEnded(t *testing.T) {
 		want          bool
 	}{
 		{name: "counts only", before: running, after: ready, want: false},
-		{name: "a new condition", before: running, after: complete, want: true},
+		{name: "success criteria met, not yet Complete", before: running, after: criteriaMet, want: false},
+		{name: "Complete", before: criteriaMet, after: complete, want: true},
+		{name: "failure target, not yet Failed", before: running, after: failureTarget, want: false},
+		{name: "Failed", before: failureTarget, after: failed, want: true},
+		{name: "suspended", before: running, after: suspended, want: true},
+		{name: "resumed", before: suspended, after: resumed, want: true},
 		{name: "being deleted", before: running, after: deleting, want: true},
 	}
 	for _, tc := range cases {
 		if got := jobEnded.Update(event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}); got != tc.want {
 			t.Errorf("%s: jobEnded = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	if jobEnded.Create(event.CreateEvent{Object: running}) {
+		t.Error("jobEnded passes a Job's creation; want it left to the Trial's own events")
+	}
+	if !jobEnded.Delete(event.DeleteEvent{Object: running}) {
+		t.Error("jobEnded drops a Job's deletion; want it passed")
 	}
 }
 
@@ -72,5 +93,11 @@ func TestPodProgressed(t *testing.T) {
 		if got := podProgressed.Update(event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}); got != tc.want {
 			t.Errorf("%s: podProgressed = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	if podProgressed.Create(event.CreateEvent{Object: pending}) {
+		t.Error("podProgressed passes a Pod's creation; want it dropped")
+	}
+	if !podProgressed.Delete(event.DeleteEvent{Object: running}) {
+		t.Error("podProgressed drops a Pod's deletion; want it passed")
 	}
 }

@@ -113,20 +113,34 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// jobEnded passes a Job's creation and deletion, and the updates that give
-// it a condition it did not have.
+// jobEnded passes a Job's deletion, and the updates that end it, suspend or
+// resume it, or start its deletion. Its creation tells the Trial nothing
+// (no phase is recorded before the Pod runs or cannot start), and neither
+// do the interim conditions SuccessCriteriaMet and FailureTarget: the Job
+// controller's Complete or Failed follows them. After a restart the
+// Trials' own creation events bring every Trial back.
 var jobEnded = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		before, ok1 := e.ObjectOld.(*batchv1.Job)
 		after, ok2 := e.ObjectNew.(*batchv1.Job)
-		return !ok1 || !ok2 || len(before.Status.Conditions) != len(after.Status.Conditions) ||
-			!after.DeletionTimestamp.IsZero()
+		if !ok1 || !ok2 || !after.DeletionTimestamp.IsZero() {
+			return true
+		}
+		for _, t := range []batchv1.JobConditionType{batchv1.JobComplete, batchv1.JobFailed, batchv1.JobSuspended} {
+			if (jobCondition(before, t) == nil) != (jobCondition(after, t) == nil) {
+				return true
+			}
+		}
+		return false
 	},
 }
 
-// podProgressed passes a Pod's creation and deletion, and the updates that
-// change its phase, end its trainer, or give it a reason it cannot start.
+// podProgressed passes a Pod's deletion, and the updates that change its
+// phase, end its trainer, or give it a reason it cannot start. A Pod is
+// created Pending with nothing to say.
 var podProgressed = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		before, ok1 := e.ObjectOld.(*corev1.Pod)
 		after, ok2 := e.ObjectNew.(*corev1.Pod)
