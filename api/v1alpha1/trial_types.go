@@ -77,8 +77,8 @@ const (
 	// and status.message say which: Unschedulable, an image that cannot be
 	// pulled (ErrImagePull, ImagePullBackOff), a container that cannot be
 	// created (CreateContainerConfigError), or Suspended (a Job held by a
-	// queue). A Trial whose Pod merely waits its turn has no phase until
-	// it runs.
+	// queue). The first reason seen is kept until the trainer runs. A Trial
+	// whose Pod merely waits its turn has no phase until it runs.
 	TrialPending TrialPhase = "Pending"
 	// TrialRunning means the Pod is running.
 	TrialRunning TrialPhase = "Running"
