@@ -377,12 +377,10 @@ const jobHandoffPeriod = 10 * time.Second
 func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) (time.Duration, error) {
 	if trial.Status.JobName != "" {
 		// The cache may simply not show the Job yet: ask the API server.
-		err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(trial), &batchv1.Job{})
-		if err == nil {
-			return 0, nil // the watch brings it soon
-		}
-		if !apierrors.IsNotFound(err) {
-			return 0, fmt.Errorf("getting Job: %w", err)
+		// If it is there, its Pod's events bring the Trial back.
+		exists, err := r.jobOnServer(ctx, trial)
+		if exists || err != nil {
+			return 0, err
 		}
 		setFailed(trial, crucible.ReasonJobMissing,
 			fmt.Sprintf("job %s was deleted before the run ended; a trial is never run twice", trial.Status.JobName),
@@ -390,19 +388,17 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 		return 0, nil
 	}
 	if age := r.clock.Now().Sub(trial.CreationTimestamp.Time); age < jobHandoffPeriod {
-		// The Job's creation brings the Trial back; this is the fallback.
+		// The Experiment reconciler creates the Job; come back when the
+		// handoff ends, if its Pod's events have not brought the Trial back.
 		return jobHandoffPeriod - age, nil
 	}
 	// A cache that lags this far behind (a saturated API server) may not
 	// show a Job the Experiment created: a read is cheaper than a create
 	// refused with AlreadyExists.
-	switch err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(trial), &batchv1.Job{}); {
-	case err == nil:
-		return 0, nil // the watch brings it
-	case !apierrors.IsNotFound(err):
-		return 0, fmt.Errorf("getting Job: %w", err)
+	if exists, err := r.jobOnServer(ctx, trial); exists || err != nil {
+		return 0, err
 	}
-	// The status is not written here: the Job's events bring the Trial
+	// The status is not written here: the Pod's events bring the Trial
 	// back, and its first status write records the Job with the phase
 	// (Running, or Pending when the Pod cannot start). Until then no trainer
 	// has started, so a Job deleted in between has run nothing.
@@ -412,6 +408,19 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("created job", "job", klog.KObj(job))
 	return 0, nil
+}
+
+// jobOnServer reports whether the API server has the trial's Job, which
+// the cache may not show yet.
+func (r *Reconciler) jobOnServer(ctx context.Context, trial *crucible.Trial) (bool, error) {
+	err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(trial), &batchv1.Job{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("getting Job: %w", err)
+	}
+	return true, nil
 }
 
 // writeStatus patches the status when it changed, then records the
