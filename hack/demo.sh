@@ -30,10 +30,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "Installing the CRDs and the admission policy"
-"${KUBECTL[@]}" apply --server-side --force-conflicts -f "$ROOT/config/crd/bases" -f "$ROOT/config/policy/experiment-pins.yaml" >/dev/null
+say "Installing the CRDs and the admission policies"
+"${KUBECTL[@]}" apply --server-side --force-conflicts -f "$ROOT/config/crd/bases" -f "$ROOT/config/policy/experiment-pins.yaml" -f "$ROOT/config/policy/trial-record.yaml" >/dev/null
 "${KUBECTL[@]}" wait --for condition=Established --timeout=60s crd/experiments.crucible.dev crd/trials.crucible.dev >/dev/null
-echo "experiments.crucible.dev, trials.crucible.dev, ValidatingAdmissionPolicy crucible-experiment-pins"
+echo "experiments.crucible.dev, trials.crucible.dev, ValidatingAdmissionPolicies crucible-experiment-pins and crucible-trial-record"
 
 say "Starting the operator (log: $LOG)"
 mkdir -p "$CLUSTER_DIR"

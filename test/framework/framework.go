@@ -66,7 +66,7 @@ func Config(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Install applies the CRDs and the admission policy from config/ with
+// Install applies the CRDs and the admission policies from config/ with
 // server-side apply, and waits until the CRDs are established.
 func Install(ctx context.Context, c client.Client) error {
 	root := Root()
@@ -74,7 +74,9 @@ func Install(ctx context.Context, c client.Client) error {
 	if err != nil {
 		return err
 	}
-	files = append(files, filepath.Join(root, "config", "policy", "experiment-pins.yaml"))
+	files = append(files,
+		filepath.Join(root, "config", "policy", "experiment-pins.yaml"),
+		filepath.Join(root, "config", "policy", "trial-record.yaml"))
 	var crds []string
 	for _, f := range files {
 		objs, err := readObjects(f)

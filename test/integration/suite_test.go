@@ -76,10 +76,12 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	installPolicy(filepath.Join("..", "..", "config", "policy", "experiment-pins.yaml"))
+	installPolicy(filepath.Join("..", "..", "config", "policy", "trial-record.yaml"))
+	waitForExperimentPolicy()
 })
 
-// installPolicy creates the admission policy and its binding, and waits
-// until the API server enforces it.
+// installPolicy creates the admission policies and bindings of one file.
+// The API server enforces them a moment later.
 func installPolicy(path string) {
 	data, err := os.ReadFile(path)
 	Expect(err).NotTo(HaveOccurred())
@@ -96,6 +98,11 @@ func installPolicy(path string) {
 		}
 		Expect(k8sClient.Create(context.Background(), u)).To(Succeed())
 	}
+}
+
+// waitForExperimentPolicy waits until the API server enforces
+// crucible-experiment-pins, which most specs rely on.
+func waitForExperimentPolicy() {
 	probe := builder.MakeExperiment("policy-probe", "default").Obj()
 	probe.Spec.PodTemplate = &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 		Containers: []corev1.Container{{Name: "sidecar", Image: "busybox:latest"}}}}

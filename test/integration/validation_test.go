@@ -285,3 +285,51 @@ var _ = Describe("Experiment validation by the API server", func() {
 		})
 	})
 })
+
+var _ = Describe("Trial record", func() {
+	It("refuses a change of a Trial's spec, and accepts status and label writes", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		trial := &crucible.Trial{
+			ObjectMeta: metav1.ObjectMeta{Name: "frozen", Namespace: ns},
+			Spec: crucible.TrialSpec{
+				Index:            3,
+				Parameters:       []crucible.ParameterAssignment{{Name: "lr", Value: "0.01"}},
+				Assignment:       "lr=0.01",
+				Seed:             42,
+				Image:            pinnedImage,
+				ExperimentDigest: "sha256:" + strings.Repeat("a", 64),
+			},
+		}
+		Expect(k8sClient.Create(ctx, trial)).To(Succeed())
+
+		By("refusing a new seed, naming the rule (the policy takes effect a moment after it is created)")
+		Eventually(func() error {
+			changed := &crucible.Trial{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(trial), changed); err != nil {
+				return err
+			}
+			changed.Spec.Seed = 43
+			return k8sClient.Update(ctx, changed, client.DryRunAll)
+		}, Timeout, Interval).Should(MatchError(ContainSubstring("a Trial's spec is the frozen record of a run and cannot change")))
+
+		By("refusing a changed parameter too")
+		changed := &crucible.Trial{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(trial), changed)).To(Succeed())
+		changed.Spec.Parameters[0].Value = "0.1"
+		Expect(k8sClient.Update(ctx, changed)).To(MatchError(ContainSubstring("frozen record")))
+
+		By("accepting a status write and a new label")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(trial), trial)).To(Succeed())
+		before := trial.DeepCopy()
+		trial.Status.Phase = crucible.TrialRunning
+		Expect(k8sClient.Status().Patch(ctx, trial, client.MergeFrom(before))).To(Succeed())
+		before = trial.DeepCopy()
+		trial.Labels = map[string]string{"team": "vision"}
+		Expect(k8sClient.Patch(ctx, trial, client.MergeFrom(before))).To(Succeed())
+
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(trial), trial)).To(Succeed())
+		Expect(trial.Spec.Seed).To(Equal(int64(42)))
+		Expect(trial.Spec.Parameters).To(Equal([]crucible.ParameterAssignment{{Name: "lr", Value: "0.01"}}))
+		Expect(trial.Status.Phase).To(Equal(crucible.TrialRunning))
+	})
+})
