@@ -53,6 +53,8 @@ const (
 	// -steady-parallelism at a time: trials end and start all the time, as
 	// in a long sweep. Operator side only: it measures writes per trial.
 	steady kind = "steady"
+	// writeCostKind prices single writes (writecost.go).
+	writeCostKind kind = "write-cost"
 )
 
 type side string
@@ -206,10 +208,11 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	defer func() { rep.Finished, rep.LoadEnd = time.Now(), loadAverage() }()
 
 	all := slices.Concat(b.c.fanoutN, b.c.rssN, b.c.steadyN)
-	if len(all) == 0 {
-		return rep, errors.New("nothing to measure: -n, -rss-n and -steady-n are empty")
+	writeCost := slices.Contains(b.c.kinds, writeCostKind)
+	if len(all) == 0 && !writeCost {
+		return rep, errors.New("nothing to measure: -n, -rss-n and -steady-n are empty, and -kinds has no write-cost")
 	}
-	if need := int64(slices.Max(all)); b.cluster.PodCapacity < need {
+	if need := int64(slices.Max(append(all, 0))); b.cluster.PodCapacity < need {
 		return rep, fmt.Errorf("the cluster's nodes take %d pods, the largest sweep needs %d: start it with more KWOK_NODES or KWOK_NODE_PODS",
 			b.cluster.PodCapacity, need)
 	}
@@ -221,6 +224,16 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 	if err := b.deleteLeftovers(ctx); err != nil {
 		return rep, err
+	}
+	if writeCost {
+		costs, err := b.measureWriteCost(ctx)
+		rep.WriteCosts = costs
+		if err != nil {
+			return rep, fmt.Errorf("write cost: %w", err)
+		}
+	}
+	if len(all) == 0 {
+		return rep, nil
 	}
 	if err := b.captureTemplate(ctx, slices.Max(all)); err != nil {
 		return rep, fmt.Errorf("capturing the operator's Job: %w", err)

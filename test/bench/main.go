@@ -13,7 +13,10 @@
 //     CPU seconds;
 //   - steady state: N trials of 10 s, 100 at a time (operator only), for the
 //     writes per trial of a long sweep, where every trial runs long enough
-//     to be recorded Running and trials end one after another.
+//     to be recorded Running and trials end one after another;
+//   - write cost: the API server's and etcd's CPU per write of each kind the
+//     operator adds (Trial create, its Running and end status writes),
+//     against a create of a built-in object, with nothing else running.
 //
 // Every measurement gets a fresh namespace and, on the operator side, a
 // fresh manager process; floor and operator alternate (floor first) and the
@@ -56,6 +59,9 @@ type config struct {
 	sides   []side
 
 	repeat            int
+	writeCostN        int
+	writeCostRounds   int
+	writeCostWorkers  int
 	floorWorkers      int
 	experimentWorkers int
 	trialWorkers      int
@@ -98,7 +104,10 @@ func main() {
 	flag.StringVar(&steadyList, "steady-n", "1000", "sweep sizes of the steady-state runs (operator only: trials of -steady-duration, -steady-parallelism at a time, for the writes per trial of a long sweep); empty for none")
 	flag.IntVar(&c.steadyParallelism, "steady-parallelism", 100, "parallelism of the steady-state runs")
 	flag.StringVar(&c.steadyDuration, "steady-duration", "10s", "how long a trial pod runs in the steady-state runs: longer than the 5 s after which a Trial records Running")
-	flag.StringVar(&kindList, "kinds", "fan-out,completion,steady", "which measurements to run, for trying things out: fan-out, completion, steady")
+	flag.StringVar(&kindList, "kinds", "write-cost,fan-out,completion,steady", "which measurements to run, for trying things out: write-cost, fan-out, completion, steady")
+	flag.IntVar(&c.writeCostN, "write-cost-n", 3000, "writes of each kind per write-cost round")
+	flag.IntVar(&c.writeCostRounds, "write-cost-rounds", 3, "write-cost rounds; the report gives the median round of each kind of write")
+	flag.IntVar(&c.writeCostWorkers, "write-cost-workers", 64, "concurrent writes in the write-cost run")
 	flag.StringVar(&sideList, "sides", "floor,operator", "which sides to run, for trying things out: floor, operator")
 	flag.IntVar(&c.repeat, "repeat", 1, "floor-and-operator pairs per fan-out and completion measurement of the -n sizes (-rss-n sizes and steady runs run once); the report gives the median pair's figures and every pair's ratio")
 	flag.IntVar(&c.floorWorkers, "floor-workers", 256, "concurrent creates of the floor program (on a loaded 2-core machine the API server's throughput grows with concurrency up to about 128-512)")
@@ -124,7 +133,7 @@ func main() {
 	}
 	for _, k := range strings.Split(kindList, ",") {
 		switch k := kind(strings.TrimSpace(k)); k {
-		case fanout, completion, steady:
+		case writeCostKind, fanout, completion, steady:
 			c.kinds = append(c.kinds, k)
 		case "":
 		default:
@@ -142,6 +151,9 @@ func main() {
 	}
 	if c.repeat < 1 {
 		fatal(fmt.Errorf("-repeat must be at least 1"))
+	}
+	if c.writeCostN < 1 || c.writeCostRounds < 1 || c.writeCostWorkers < 1 {
+		fatal(fmt.Errorf("-write-cost-n, -write-cost-rounds and -write-cost-workers must be at least 1"))
 	}
 	if c.kubeconfig == "" {
 		fatal(fmt.Errorf("-kubeconfig is required"))

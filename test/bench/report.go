@@ -29,6 +29,7 @@ type report struct {
 	LoadStart    string
 	LoadEnd      string
 	Measurements []measurement
+	WriteCosts   []writeCost
 	// PodMetaPruned: the Experiment's pod annotations did not reach the
 	// pods (see bench.podMetaPruned).
 	PodMetaPruned bool
@@ -169,6 +170,8 @@ func (r *report) markdown() string {
 		w("- Sweep: lr × depth grid of N trials, parallelism N, no dataset, no GPU. Fan-out pods never complete (`%s: hang`); completion pods run %s (`%s`).\n\n",
 			annotationOutcome, cfg.duration, annotationDuration)
 	}
+
+	r.writeCostMarkdown(w)
 
 	if ns := r.sizes(fanout); len(ns) > 0 {
 		w("### Fan-out: time until every Job exists\n\n")
@@ -316,6 +319,9 @@ func (r *report) markdown() string {
 		w("\n")
 	}
 
+	if len(r.Measurements) == 0 {
+		return b.String()
+	}
 	w("### CPU during each measurement\n\n")
 	w("CPU seconds by process over the measurement (from the start until its end condition); `other` is everything else on the machine.\n\n")
 	w("| measurement | wall | machine busy | other | kube-apiserver | etcd | kube-controller-manager | kube-scheduler | kwok | manager / floor | bench | load before → after |\n")
@@ -460,4 +466,36 @@ func writeReport(path, text string) error {
 		s = "# Benchmarks\n\nWritten by `make bench` (test/bench).\n\n" + block
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// writeCostMarkdown is the write-cost table: the median round of each kind
+// of write, and its ratio to the built-in create.
+func (r *report) writeCostMarkdown(w func(format string, args ...any)) {
+	if len(r.WriteCosts) == 0 {
+		return
+	}
+	base, _, ok := medianWriteCost(r.WriteCosts, opConfigMapCreate)
+	if !ok || base.apiMS() <= 0 {
+		return
+	}
+	w("### Write cost: API server CPU per write\n\n")
+	w("%d writes of each kind, %d at once, in a namespace of their own, with no manager and no Jobs running; ", base.N, r.Config.writeCostWorkers)
+	w("CPU of kube-apiserver and etcd over the batch, less their idle rate just before. The Trial writes are the operator's: the same object and the same merge patches of the status subresource. ")
+	w("Each row is the median of %d rounds; the last column lists every round.\n\n", r.Config.writeCostRounds)
+	w("| write | wall | writes/s | API server CPU / write | × built-in create | etcd CPU / write | every round (API server) |\n")
+	w("|---|---:|---:|---:|---:|---:|---|\n")
+	var trial float64
+	for _, op := range writeOps {
+		c, all, ok := medianWriteCost(r.WriteCosts, op)
+		if !ok {
+			w("| %s | failed | | | | | |\n", op)
+			continue
+		}
+		w("| %s | %s | %.0f | %.2f ms | %.2f | %.2f ms | %s |\n", op, secs(c.Wall), rate(c.N, c.Wall), c.apiMS(), c.apiMS()/base.apiMS(), c.etcdMS(), roundWords(all, "%.2f ms"))
+		if op != opConfigMapCreate {
+			trial += c.apiMS()
+		}
+	}
+	w("\nA trial whose trainer runs longer than 5 s costs the three Trial writes, %.1f ms of API server CPU, %.1f times a built-in create; a shorter one costs the create and the end.\n\n",
+		trial, trial/base.apiMS())
 }

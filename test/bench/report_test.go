@@ -61,3 +61,42 @@ func TestPickSkipsFailedRoundsAndLoneSides(t *testing.T) {
 		t.Errorf("operator-only run: picked %v and %v, ratios %v; want the operator alone", f, o, ratios)
 	}
 }
+
+func TestMedianWriteCost(t *testing.T) {
+	// cost is one round of op: 1000 writes that took apiSeconds of API
+	// server CPU, so apiSeconds ms per write.
+	cost := func(op writeOp, round int, apiSeconds float64, errors int) writeCost {
+		return writeCost{Op: op, Round: round, N: 1000, Wall: time.Second, API: apiSeconds, Errors: errors}
+	}
+	cases := []struct {
+		name      string
+		costs     []writeCost
+		op        writeOp
+		wantOK    bool
+		wantRound int
+		wantAll   []float64
+	}{
+		{name: "the middle of three", op: opTrialCreate, wantOK: true, wantRound: 1, wantAll: []float64{2, 3, 1},
+			costs: []writeCost{cost(opTrialCreate, 1, 2, 0), cost(opTrialCreate, 2, 3, 0), cost(opTrialCreate, 3, 1, 0)}},
+		{name: "of two the dearer", op: opTrialEnd, wantOK: true, wantRound: 1, wantAll: []float64{4, 3},
+			costs: []writeCost{cost(opTrialEnd, 1, 4, 0), cost(opTrialEnd, 2, 3, 0)}},
+		{name: "other writes and failed rounds left out", op: opTrialRunning, wantOK: true, wantRound: 3, wantAll: []float64{2.5},
+			costs: []writeCost{cost(opTrialCreate, 1, 9, 0), cost(opTrialRunning, 2, 1, 5), cost(opTrialRunning, 3, 2.5, 0)}},
+		{name: "none", op: opConfigMapCreate, costs: []writeCost{cost(opTrialCreate, 1, 2, 0)}},
+	}
+	for _, tc := range cases {
+		got, all, ok := medianWriteCost(tc.costs, tc.op)
+		if ok != tc.wantOK {
+			t.Fatalf("%s: ok %v; want %v", tc.name, ok, tc.wantOK)
+		}
+		if !ok {
+			continue
+		}
+		if got.Round != tc.wantRound || got.Op != tc.op {
+			t.Errorf("%s: picked round %d of %q; want round %d of %q", tc.name, got.Round, got.Op, tc.wantRound, tc.op)
+		}
+		if !slices.EqualFunc(all, tc.wantAll, func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }) {
+			t.Errorf("%s: every round %v; want %v", tc.name, all, tc.wantAll)
+		}
+	}
+}
