@@ -341,6 +341,11 @@ func (r *Reconciler) createJob(ctx context.Context, exp *crucible.Experiment, t 
 	}
 }
 
+// staleReadRetry is how long after a status write refused as stale
+// (resourceVersion conflict) the Experiment is looked at again. No event
+// brings it back: its own status changes are filtered out.
+const staleReadRetry = time.Second
+
 // writeStatus patches the status when it changed, then emits events for the
 // transitions it recorded. observedGeneration advances only on a pass
 // without errors. A change of counts alone within countsWriteInterval of
@@ -356,7 +361,20 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, exp *crucible.Expe
 	if wait := r.writes.holdBack(key, &before.Status, &exp.Status, now); wait > 0 {
 		return wait, nil
 	}
-	if err := r.client.Status().Patch(ctx, exp, client.MergeFrom(before)); err != nil {
+	// The patch carries the resourceVersion this pass last saw (its read, or
+	// its own finalizer or retention patch). A pass that read the Experiment
+	// from a cache still behind an earlier write (a saturated API server)
+	// is refused, instead of writing, and announcing in events, what that
+	// write recorded; so is a status computed from a spec that has changed
+	// since. Either way the next pass recomputes it from a fresher cache.
+	base := exp.DeepCopy()
+	base.Status = *before.Status.DeepCopy()
+	err := r.client.Status().Patch(ctx, exp, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	switch {
+	case apierrors.IsConflict(err):
+		ctrl.LoggerFrom(ctx).V(1).Info("status not written: the Experiment changed since it was read; will retry", "after", staleReadRetry)
+		return staleReadRetry, nil
+	case err != nil:
 		return 0, client.IgnoreNotFound(err)
 	}
 	r.writes.wrote(key, now)

@@ -911,14 +911,63 @@ func TestReconcileStatusPatchError(t *testing.T) {
 	// Every status write fails; everything else goes to the store.
 	f.r.client = interceptor.NewClient(f.store, interceptor.Funcs{
 		SubResourcePatch: func(_ context.Context, _ client.Client, _ string, obj client.Object, _ client.Patch, _ ...client.SubResourcePatchOption) error {
-			return apierrors.NewConflict(schema.GroupResource{Group: "crucible.dev", Resource: "experiments"}, obj.GetName(), errTest)
+			return apierrors.NewServiceUnavailable("etcd is gone: " + obj.GetName())
 		},
 	})
-	if err := f.reconcile(t, exp); !apierrors.IsConflict(err) {
-		t.Errorf("Reconcile error = %v; want the status write's Conflict", err)
+	if err := f.reconcile(t, exp); !apierrors.IsServiceUnavailable(err) {
+		t.Errorf("Reconcile error = %v; want the status write's ServiceUnavailable", err)
 	}
 	if diff := diffEvents(nil, f.events()); diff != "" {
 		t.Errorf("events after a failed status write (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcileStaleRead checks that a pass that read the Experiment from a
+// cache behind its last status write writes nothing and announces nothing
+// twice: the write is refused with a conflict, and the pass comes back once
+// the cache may have caught up.
+func TestReconcileStaleRead(t *testing.T) {
+	exp := stored(sweep().Obj())
+	var stale *crucible.Experiment // what the lagging cache returns, when set
+	f := newCtrlFixture(t, hooks{get: func(key client.ObjectKey, obj client.Object) (bool, error) {
+		e, ok := obj.(*crucible.Experiment)
+		if !ok || stale == nil || key.Name != exp.Name {
+			return false, nil
+		}
+		stale.DeepCopyInto(e)
+		return true, nil
+	}}, exp)
+	read := f.experiment(t, exp) // as the cache has it before the first pass
+
+	f.mustReconcile(t, exp)
+	if diff := diffEvents([]string{"Normal Started started 4 of 12 trials"}, f.events()); diff != "" {
+		t.Fatalf("events of the first pass (-want +got):\n%s", diff)
+	}
+	written := f.experiment(t, exp)
+	f.writes()
+
+	stale = read
+	res, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(exp)})
+	if err != nil || res.RequeueAfter != staleReadRetry {
+		t.Errorf("a pass on a stale read: result %+v, error %v; want a retry after %s and no error", res, err, staleReadRetry)
+	}
+	if diff := diffEvents(nil, f.events()); diff != "" {
+		t.Errorf("events of a pass on a stale read (-want +got):\n%s", diff)
+	}
+	if creates, _, _, _ := f.writes(); creates != 0 {
+		t.Errorf("a pass on a stale read created %d objects; want none, the Trials are expected", creates)
+	}
+	if got := f.experiment(t, exp); got.ResourceVersion != written.ResourceVersion {
+		t.Errorf("a pass on a stale read wrote the Experiment (resourceVersion %s, then %s); want no write", written.ResourceVersion, got.ResourceVersion)
+	}
+
+	stale = nil
+	f.mustReconcile(t, exp)
+	if _, patches, _, _ := f.writes(); patches != 0 {
+		t.Errorf("the pass once the cache caught up: %d status patches; want none, nothing changed", patches)
+	}
+	if diff := diffEvents(nil, f.events()); diff != "" {
+		t.Errorf("events once the cache caught up (-want +got):\n%s", diff)
 	}
 }
 
