@@ -90,7 +90,7 @@ run: manifests ## Run the operator against the cluster in KUBECONFIG (install th
 	go run ./cmd
 
 .PHONY: install
-install: $(LOCALBIN)/kubectl ## Install the CRDs and the admission policy into the cluster in KUBECONFIG.
+install: $(LOCALBIN)/kubectl ## Install the CRDs and the admission policies into the cluster in KUBECONFIG.
 	$(LOCALBIN)/kubectl apply --server-side -k config/crd -k config/policy
 
 .PHONY: deploy
