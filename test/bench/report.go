@@ -88,13 +88,21 @@ func (r *report) pick(k kind, n int) (f, o *measurement, ratios []float64) {
 	if len(pairs) == 0 {
 		return r.find(k, floorSide, n), r.find(k, operatorSide, n), nil
 	}
-	sorted := slices.Clone(pairs)
-	slices.SortStableFunc(sorted, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
-	mid := len(sorted) / 2 // the upper middle: the worse completion ratio
-	if k == fanout {
-		mid = (len(sorted) - 1) / 2 // the lower middle: the worse fan-out ratio
+	// Of two middle rounds, the worse for the operator: the higher
+	// completion ratio, the lower fan-out ratio.
+	p := median(pairs, func(p pair) float64 { return p.ratio }, k != fanout)
+	return p.f, p.o, ratios
+}
+
+// median is the element of xs with the median key; of an even number, the
+// upper of the two middle ones when upper is set, else the lower.
+func median[T any](xs []T, key func(T) float64, upper bool) T {
+	sorted := slices.Clone(xs)
+	slices.SortStableFunc(sorted, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	if upper {
+		return sorted[len(sorted)/2]
 	}
-	return sorted[mid].f, sorted[mid].o, ratios
+	return sorted[(len(sorted)-1)/2]
 }
 
 // roundWords spells every round's ratio when there was more than one.
@@ -305,16 +313,14 @@ func (r *report) markdown() string {
 		w("| N | Experiment Succeeded | manager's writes / trial | by method | target ≤ %.0f | Experiment status writes / trial (API server) | API server writes / trial, all clients |\n", targetWritesPerTrial)
 		w("|---:|---:|---:|---|---|---:|---:|\n")
 		for _, n := range ns {
-			for i := range r.Measurements {
-				m := &r.Measurements[i]
-				if m.Kind != steady || m.N != n || m.Err != "" || m.Manager == nil {
-					continue
-				}
-				mw := m.Manager.writes() / float64(n)
-				expWrites := m.Writes.total(func(k reqKey) bool { return k.Resource == "experiments" && k.Subresource == "status" }) / float64(n)
-				w("| %d | %s | %.2f | %s | %s | %.3f | %.2f |\n", n, secs(m.Succeeded), mw, methods(m.Manager, n),
-					verdict(mw <= targetWritesPerTrial), expWrites, m.Writes.total(nil)/float64(n))
+			m := r.find(steady, operatorSide, n)
+			if m == nil || m.Manager == nil {
+				continue
 			}
+			mw := m.Manager.writes() / float64(n)
+			expWrites := m.Writes.total(func(k reqKey) bool { return k.Resource == "experiments" && k.Subresource == "status" }) / float64(n)
+			w("| %d | %s | %.2f | %s | %s | %.3f | %.2f |\n", n, secs(m.Succeeded), mw, methods(m.Manager, n),
+				verdict(mw <= targetWritesPerTrial), expWrites, m.Writes.total(nil)/float64(n))
 		}
 		w("\n")
 	}

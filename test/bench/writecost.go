@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,7 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
-	"github.com/crucible-dev/crucible/internal/naming"
+	"github.com/crucible-dev/crucible/internal/searchspace"
+	"github.com/crucible-dev/crucible/internal/specdigest"
+	"github.com/crucible-dev/crucible/internal/trialspec"
 )
 
 // The write-cost run prices one write of each kind the operator adds to a
@@ -84,9 +85,9 @@ func (b *bench) writeCostRound(ctx context.Context, round int) (out []writeCost,
 	if err := b.cl.Create(ctx, exp); err != nil {
 		return nil, fmt.Errorf("creating the Trials' Experiment: %w", err)
 	}
-	trials := make([]*crucible.Trial, n)
-	for i := range trials {
-		trials[i] = writeCostTrial(exp, i)
+	trials, err := writeCostTrials(exp, n)
+	if err != nil {
+		return nil, fmt.Errorf("building the Trials: %w", err)
 	}
 	logf("write cost round %d: %d writes of each kind, %d at once, in namespace %s", round, n, workers, ns)
 
@@ -101,13 +102,12 @@ func (b *bench) writeCostRound(ctx context.Context, round int) (out []writeCost,
 		idleEtcd := (start.procs["etcd"] - idle.procs["etcd"]) / start.at.Sub(idle.at).Seconds()
 
 		var (
-			mu     sync.Mutex
-			errs   int
-			first  error
-			writer = func(i int) error { return b.writeOnce(ctx, op, ns, trials[i], i) }
+			mu    sync.Mutex
+			errs  int
+			first error
 		)
 		workqueue.ParallelizeUntil(ctx, workers, n, func(i int) {
-			if err := writer(i); err != nil {
+			if err := b.writeOnce(ctx, op, ns, trials[i], i); err != nil {
 				mu.Lock()
 				errs++
 				if first == nil {
@@ -138,14 +138,18 @@ func (b *bench) writeOnce(ctx context.Context, op writeOp, ns string, trial *cru
 	switch op {
 	case opConfigMapCreate:
 		s := trial.Spec
+		data := map[string]string{
+			"index": strconv.FormatInt(s.Index, 10), "seed": strconv.FormatInt(s.Seed, 10), "assignment": s.Assignment,
+			"image": s.Image, "experimentDigest": s.ExperimentDigest,
+		}
+		for _, p := range s.Parameters {
+			data[p.Name] = p.Value
+		}
 		return b.cl.Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: trial.Name, Namespace: ns, Labels: trial.Labels, OwnerReferences: trial.OwnerReferences,
 			},
-			Data: map[string]string{
-				"index": strconv.FormatInt(s.Index, 10), "seed": strconv.FormatInt(s.Seed, 10), "assignment": s.Assignment,
-				"lr": s.Parameters[0].Value, "depth": s.Parameters[1].Value, "image": s.Image, "experimentDigest": s.ExperimentDigest,
-			},
+			Data: data,
 		})
 	case opTrialCreate:
 		return b.cl.Create(ctx, trial)
@@ -173,31 +177,26 @@ func (b *bench) writeOnce(ctx context.Context, op writeOp, ns string, trial *cru
 	return fmt.Errorf("unknown write %q", op)
 }
 
-// writeCostTrial is a Trial as the Experiment reconciler builds it, for the
-// benchExperiment grid point i.
-func writeCostTrial(exp *crucible.Experiment, i int) *crucible.Trial {
-	params := []crucible.ParameterAssignment{
-		{Name: "lr", Value: []string{"0.1", "0.03", "0.01", "0.003", "0.001"}[i%5]},
-		{Name: "depth", Value: strconv.Itoa(1 + i/5)},
+// writeCostTrials are the Trials the Experiment reconciler builds
+// (trialspec.New) for the first n points of exp's search space.
+func writeCostTrials(exp *crucible.Experiment, n int) ([]*crucible.Trial, error) {
+	space, err := searchspace.New(&exp.Spec)
+	if err != nil {
+		return nil, err
 	}
-	return &crucible.Trial{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      naming.TrialName(exp.Name, params, exp.Spec.Seeds.Base),
-			Namespace: exp.Namespace,
-			Labels:    map[string]string{crucible.ExperimentLabel: exp.Name},
-			OwnerReferences: []metav1.OwnerReference{
-				*metav1.NewControllerRef(exp, crucible.GroupVersion.WithKind("Experiment")),
-			},
-		},
-		Spec: crucible.TrialSpec{
-			Index:            int64(i),
-			Parameters:       params,
-			Assignment:       params[0].Name + "=" + params[0].Value + " " + params[1].Name + "=" + params[1].Value,
-			Seed:             exp.Spec.Seeds.Base,
-			Image:            exp.Spec.Image,
-			ExperimentDigest: "sha256:" + fmt.Sprintf("%064x", 0xc0ffee),
-		},
+	digest, err := specdigest.Compute(&exp.Spec)
+	if err != nil {
+		return nil, err
 	}
+	trials := make([]*crucible.Trial, n)
+	for i := range trials {
+		point, err := space.Trial(int64(i))
+		if err != nil {
+			return nil, err
+		}
+		trials[i] = trialspec.New(exp, point, digest)
+	}
+	return trials, nil
 }
 
 // medianWriteCost is the round of op with the median API server CPU per
@@ -205,27 +204,15 @@ func writeCostTrial(exp *crucible.Experiment, i int) *crucible.Trial {
 // order they ran.
 func medianWriteCost(costs []writeCost, op writeOp) (writeCost, []float64, bool) {
 	var rounds []writeCost
+	var all []float64
 	for _, c := range costs {
 		if c.Op == op && c.Errors == 0 {
 			rounds = append(rounds, c)
+			all = append(all, c.apiMS())
 		}
 	}
 	if len(rounds) == 0 {
 		return writeCost{}, nil, false
 	}
-	all := make([]float64, len(rounds))
-	for i, c := range rounds {
-		all[i] = c.apiMS()
-	}
-	sorted := slices.Clone(rounds)
-	slices.SortStableFunc(sorted, func(a, b writeCost) int {
-		switch {
-		case a.apiMS() < b.apiMS():
-			return -1
-		case a.apiMS() > b.apiMS():
-			return 1
-		}
-		return 0
-	})
-	return sorted[len(sorted)/2], all, true
+	return median(rounds, writeCost.apiMS, true), all, true
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/searchspace"
 	"github.com/crucible-dev/crucible/internal/specdigest"
+	"github.com/crucible-dev/crucible/internal/trialspec"
 )
 
 // ControllerName names the controller in logs, metrics and events.
@@ -301,7 +302,7 @@ func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, 
 	if err != nil {
 		return err
 	}
-	trial := newTrial(exp, point, digest)
+	trial := trialspec.New(exp, point, digest)
 	err = r.client.Create(ctx, trial)
 	switch {
 	case err == nil:

@@ -6,7 +6,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 )
@@ -49,11 +51,18 @@ func TestJobEnded(t *testing.T) {
 			t.Errorf("%s: jobEnded = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if jobEnded.Create(event.CreateEvent{Object: running}) {
-		t.Error("jobEnded passes a Job's creation; want it left to the Trial's own events")
+	checkDropsCreatePassesDelete(t, "jobEnded", jobEnded, running)
+}
+
+// checkDropsCreatePassesDelete checks that p drops obj's creation, which
+// tells a Trial nothing, and passes its deletion.
+func checkDropsCreatePassesDelete(t *testing.T, name string, p predicate.Funcs, obj client.Object) {
+	t.Helper()
+	if p.Create(event.CreateEvent{Object: obj}) {
+		t.Errorf("%s passes a creation; want it dropped", name)
 	}
-	if !jobEnded.Delete(event.DeleteEvent{Object: running}) {
-		t.Error("jobEnded drops a Job's deletion; want it passed")
+	if !p.Delete(event.DeleteEvent{Object: obj}) {
+		t.Errorf("%s drops a deletion; want it passed", name)
 	}
 }
 
@@ -94,10 +103,5 @@ func TestPodProgressed(t *testing.T) {
 			t.Errorf("%s: podProgressed = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if podProgressed.Create(event.CreateEvent{Object: pending}) {
-		t.Error("podProgressed passes a Pod's creation; want it dropped")
-	}
-	if !podProgressed.Delete(event.DeleteEvent{Object: running}) {
-		t.Error("podProgressed drops a Pod's deletion; want it passed")
-	}
+	checkDropsCreatePassesDelete(t, "podProgressed", podProgressed, pending)
 }

@@ -1,4 +1,8 @@
-package experiment
+// Package trialspec builds the Trial that runs one point of an
+// Experiment's search space: a pure function of the Experiment, the point
+// and the Experiment's spec digest, shared by the Experiment reconciler and
+// the bench.
+package trialspec
 
 import (
 	"strings"
@@ -10,10 +14,10 @@ import (
 	"github.com/crucible-dev/crucible/internal/searchspace"
 )
 
-// newTrial builds the Trial that runs point t of exp's search space. It is a
+// New builds the Trial that runs point t of exp's search space. It is a
 // pure function: the same Experiment and point always give the same Trial,
 // with the same name.
-func newTrial(exp *crucible.Experiment, t searchspace.Trial, specDigest string) *crucible.Trial {
+func New(exp *crucible.Experiment, t searchspace.Trial, specDigest string) *crucible.Trial {
 	trial := &crucible.Trial{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      naming.TrialName(exp.Name, t.Parameters, t.Seed),
