@@ -56,18 +56,18 @@ func completionRatio(f, o *measurement) float64 {
 	return o.Succeeded.Seconds() / f.AllJobsEnded.Seconds()
 }
 
-// pick returns the floor and operator measurements of kind k and size n to
-// report, and the ratio of every round in which both sides ran, in round
-// order. With several rounds it picks the round of the median ratio; of
-// an even number, the one of the two middle rounds worse for the operator
-// (lower fan-out, higher completion ratio). Without a complete round it
-// returns what there is of either side.
-func (r *report) pick(k kind, n int) (f, o *measurement, ratios []float64) {
-	type pair struct {
-		f, o  *measurement
-		ratio float64
-	}
-	var pairs []pair
+// pair is a floor and an operator measurement of the same kind, size and
+// round, and the operator's ratio to the floor (fan-out: trials/s over
+// jobs/s; completion: time over time).
+type pair struct {
+	f, o  *measurement
+	ratio float64
+}
+
+// pairs returns every round of kind k and size n in which both sides ran
+// without error, in round order.
+func (r *report) pairs(k kind, n int) []pair {
+	var out []pair
 	for i := range r.Measurements {
 		o := &r.Measurements[i]
 		if o.Kind != k || o.N != n || o.Side != operatorSide || o.Err != "" {
@@ -80,18 +80,93 @@ func (r *report) pick(k kind, n int) (f, o *measurement, ratios []float64) {
 				if k == fanout {
 					ratio = fanoutRatio(f, o)
 				}
-				pairs = append(pairs, pair{f, o, ratio})
-				ratios = append(ratios, ratio)
+				out = append(out, pair{f, o, ratio})
 			}
 		}
 	}
+	return out
+}
+
+// pick returns the floor and operator measurements of kind k and size n to
+// report, and the ratio of every round in which both sides ran, in round
+// order. With several rounds it picks the round of the median ratio; of
+// an even number, the one of the two middle rounds worse for the operator
+// (lower fan-out, higher completion ratio). Without a complete round it
+// returns what there is of either side.
+func (r *report) pick(k kind, n int) (f, o *measurement, ratios []float64) {
+	pairs := r.pairs(k, n)
 	if len(pairs) == 0 {
 		return r.find(k, floorSide, n), r.find(k, operatorSide, n), nil
+	}
+	for _, p := range pairs {
+		ratios = append(ratios, p.ratio)
 	}
 	// Of two middle rounds, the worse for the operator: the higher
 	// completion ratio, the lower fan-out ratio.
 	p := median(pairs, func(p pair) float64 { return p.ratio }, k != fanout)
 	return p.f, p.o, ratios
+}
+
+// cpuRows are the rows of the CPU-per-trial table: a name and the
+// processes it adds up.
+var cpuRows = []struct {
+	name  string
+	procs []string
+}{
+	{"kube-apiserver", []string{"kube-apiserver"}},
+	{"etcd", []string{"etcd"}},
+	{"kube-controller-manager", []string{"kube-controller-manager"}},
+	{"kube-scheduler", []string{"kube-scheduler"}},
+	{"kwok", []string{"kwok-controller"}},
+	{"manager / floor program", []string{"manager", "floor"}},
+	{"bench", []string{"bench"}},
+}
+
+// plural is n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// cpuRowNames are the names of cpuRows, in order.
+func cpuRowNames() []string {
+	names := make([]string, len(cpuRows))
+	for i, row := range cpuRows {
+		names[i] = row.name
+	}
+	return names
+}
+
+// cpuRowOther and cpuRowMachine are the table's last two rows: processes
+// the bench does not know, and every process.
+const (
+	cpuRowOther   = "other"
+	cpuRowMachine = "machine"
+)
+
+// cpuPerTrial is the mean over pairs of the CPU milliseconds per trial of
+// every row of cpuRows, of cpuRowOther and of cpuRowMachine, for the floor
+// and for the operator.
+func cpuPerTrial(pairs []pair) (floor, operator map[string]float64) {
+	floor, operator = map[string]float64{}, map[string]float64{}
+	for _, p := range pairs {
+		for _, side := range []struct {
+			m   *measurement
+			out map[string]float64
+		}{{p.f, floor}, {p.o, operator}} {
+			per := 1000 / float64(side.m.N) / float64(len(pairs))
+			for _, row := range cpuRows {
+				for _, proc := range row.procs {
+					side.out[row.name] += side.m.CPU.Procs[proc] * per
+				}
+			}
+			side.out[cpuRowOther] += side.m.CPU.Other * per
+			side.out[cpuRowMachine] += side.m.CPU.Busy * per
+		}
+	}
+	return floor, operator
 }
 
 // median is the element of xs with the median key; of an even number, the
@@ -323,6 +398,26 @@ func (r *report) markdown() string {
 				verdict(mw <= targetWritesPerTrial), expWrites, m.Writes.total(nil)/float64(n))
 		}
 		w("\n")
+	}
+
+	if ns := r.sizes(completion); len(ns) > 0 {
+		w("### CPU per trial (completion runs): where the operator's time goes\n\n")
+		w("CPU milliseconds per trial by process over the whole measurement, the mean of every floor-and-operator pair. ")
+		w("Where the machine is busy throughout both runs (the last table), time follows CPU: within %.1f× of the floor's time, the operator may add about %.0f%% of the floor's CPU per trial.\n\n",
+			targetCompletionRatio, 100*(targetCompletionRatio-1))
+		for _, n := range ns {
+			pairs := r.pairs(completion, n)
+			if len(pairs) == 0 {
+				continue
+			}
+			fl, op := cpuPerTrial(pairs)
+			w("| N=%d, %s | floor | operator | difference |\n|---|---:|---:|---:|\n", n, plural(len(pairs), "pair"))
+			for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
+				w("| %s | %.1f ms | %.1f ms | %+.1f ms |\n", name, fl[name], op[name], op[name]-fl[name])
+			}
+			w("\nAt N=%d the operator added %.1f ms of machine CPU per trial; %.1f× allows %.1f ms.\n\n",
+				n, op[cpuRowMachine]-fl[cpuRowMachine], targetCompletionRatio, (targetCompletionRatio-1)*fl[cpuRowMachine])
+		}
 	}
 
 	if len(r.Measurements) == 0 {

@@ -41,7 +41,7 @@ func TestPickMedianRound(t *testing.T) {
 		if f.Round != tc.wantRound || o.Round != tc.wantRound {
 			t.Errorf("%s: picked floor round %d and operator round %d; want %d", tc.name, f.Round, o.Round, tc.wantRound)
 		}
-		if !slices.EqualFunc(ratios, tc.wantRatio, func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }) {
+		if !slices.EqualFunc(ratios, tc.wantRatio, near) {
 			t.Errorf("%s: ratios %v; want %v", tc.name, ratios, tc.wantRatio)
 		}
 	}
@@ -100,3 +100,37 @@ func TestMedianWriteCost(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUPerTrial(t *testing.T) {
+	// Two rounds of 1,000 trials: the floor's machine CPU 40 s and 44 s,
+	// the operator's 50 s and 58 s.
+	r := rounds(completion, 1000, 12, 13)
+	cpu := []cpuWindow{
+		{Busy: 40, Other: 1, Procs: map[string]float64{"kube-apiserver": 20, "etcd": 4, "floor": 0.5, "bench": 1}},
+		{Busy: 50, Other: 1, Procs: map[string]float64{"kube-apiserver": 26, "etcd": 5, "manager": 4, "bench": 1}},
+		{Busy: 44, Other: 3, Procs: map[string]float64{"kube-apiserver": 22, "etcd": 4, "floor": 0.7, "bench": 1}},
+		{Busy: 58, Other: 3, Procs: map[string]float64{"kube-apiserver": 30, "etcd": 5, "manager": 5, "bench": 1}},
+	}
+	for i := range r.Measurements {
+		r.Measurements[i].CPU = cpu[i]
+	}
+	floor, operator := cpuPerTrial(r.pairs(completion, 1000))
+	for _, tc := range []struct {
+		row             string
+		floor, operator float64
+	}{
+		{"kube-apiserver", 21, 28},
+		{"etcd", 4, 5},
+		{"manager / floor program", 0.6, 4.5},
+		{"bench", 1, 1},
+		{"kube-scheduler", 0, 0},
+		{cpuRowOther, 2, 2},
+		{cpuRowMachine, 42, 54},
+	} {
+		if !near(floor[tc.row], tc.floor) || !near(operator[tc.row], tc.operator) {
+			t.Errorf("%s: floor %.3f ms, operator %.3f ms per trial; want %.3f, %.3f", tc.row, floor[tc.row], operator[tc.row], tc.floor, tc.operator)
+		}
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
