@@ -23,9 +23,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	toolswatch "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -115,9 +120,11 @@ type measurement struct {
 }
 
 type bench struct {
-	c       config
-	cfg     *rest.Config
-	cl      client.Client
+	c   config
+	cfg *rest.Config
+	cl  client.Client
+	// wcl watches the Experiment of an operator run.
+	wcl     client.WithWatch
 	cs      *kubernetes.Clientset
 	machine machineInfo
 	cluster clusterInfo
@@ -138,7 +145,7 @@ func newBench(ctx context.Context, c config) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := client.New(cfg, client.Options{Scheme: framework.Scheme()})
+	wcl, err := client.NewWithWatch(cfg, client.Options{Scheme: framework.Scheme()})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +155,7 @@ func newBench(ctx context.Context, c config) (*bench, error) {
 	}
 	var id [3]byte
 	_, _ = rand.Read(id[:])
-	b := &bench{c: c, cfg: cfg, cl: cl, cs: cs, machine: readMachine(), runID: hex.EncodeToString(id[:])}
+	b := &bench{c: c, cfg: cfg, cl: wcl, wcl: wcl, cs: cs, machine: readMachine(), runID: hex.EncodeToString(id[:])}
 	b.logDir = filepath.Join(c.clusterDir, "bench", time.Now().Format("20060102-150405"))
 	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
 		return nil, err
@@ -569,30 +576,43 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 	return m, nil
 }
 
-// waitSucceeded polls the Experiment and sends the time it was first seen
+// waitSucceeded watches the Experiment and sends the time it was first seen
 // Succeeded; the channel is closed without a value when ctx ends first or
-// the Experiment Failed.
+// the Experiment Failed. A watch, not a poll: a GET goes to etcd, and ten a
+// second for the length of a sweep would be charged to the operator.
 func (b *bench) waitSucceeded(ctx context.Context, ns string) <-chan time.Time {
 	ch := make(chan time.Time, 1)
+	name := fields.OneTermEqualSelector("metadata.name", experimentName).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = name
+			list := &crucible.ExperimentList{}
+			return list, b.wcl.List(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &o})
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = name
+			return b.wcl.Watch(ctx, &crucible.ExperimentList{}, client.InNamespace(ns), &client.ListOptions{Raw: &o})
+		},
+	}
 	go func() {
 		defer close(ch)
-		for {
-			exp := &crucible.Experiment{}
-			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: experimentName}, exp); err == nil {
-				switch exp.Status.Phase {
-				case crucible.ExperimentSucceeded:
-					ch <- time.Now()
-					return
-				case crucible.ExperimentFailed:
-					logf("the Experiment failed: %+v", exp.Status.Conditions)
-					return
-				}
+		_, err := toolswatch.UntilWithSync(ctx, lw, &crucible.Experiment{}, nil, func(ev watch.Event) (bool, error) {
+			exp, ok := ev.Object.(*crucible.Experiment)
+			if !ok {
+				return false, nil
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
+			switch exp.Status.Phase {
+			case crucible.ExperimentSucceeded:
+				ch <- time.Now()
+				return true, nil
+			case crucible.ExperimentFailed:
+				logf("the Experiment failed: %+v", exp.Status.Conditions)
+				return true, nil
 			}
+			return false, nil
+		})
+		if err != nil && ctx.Err() == nil {
+			logf("watching the Experiment: %v", err)
 		}
 	}()
 	return ch
