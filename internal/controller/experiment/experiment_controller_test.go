@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -114,6 +115,7 @@ type ctrlFixture struct {
 	statusPatches  int // Status().Patch calls
 	otherWrites    int // every other write
 	createdIndices []int64
+	createdKinds   []string // the kind of every object created, in the order the creates returned
 }
 
 func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
@@ -170,7 +172,14 @@ func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 					return err
 				}
 			}
-			return c.Create(ctx, obj, opts...)
+			if err := c.Create(ctx, obj, opts...); err != nil {
+				return err
+			}
+			kind := fmt.Sprintf("%T", obj)
+			f.mu.Lock()
+			f.createdKinds = append(f.createdKinds, kind[strings.LastIndex(kind, ".")+1:])
+			f.mu.Unlock()
+			return nil
 		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 			other()
@@ -454,6 +463,25 @@ func TestReconcileSweep(t *testing.T) {
 
 // TestReconcileSecondReplica checks that the trials past the grid run the
 // second seed.
+// TestReconcileTrialsBeforeJobs checks that a pass creates its Jobs only
+// once all its Trials exist, even when one Trial's create is slow.
+func TestReconcileTrialsBeforeJobs(t *testing.T) {
+	exp := stored(sweep().Obj())
+	f := newCtrlFixture(t, hooks{create: func(obj client.Object) error {
+		if tr, ok := obj.(*crucible.Trial); ok && tr.Spec.Index == 3 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		return nil
+	}}, exp)
+	f.mustReconcile(t, exp)
+	f.mu.Lock()
+	kinds := slices.Clone(f.createdKinds)
+	f.mu.Unlock()
+	if diff := cmp.Diff([]string{"Trial", "Trial", "Trial", "Trial", "Job", "Job", "Job", "Job"}, kinds); diff != "" {
+		t.Errorf("creates of the first pass, every Trial before any Job (-want +got):\n%s", diff)
+	}
+}
+
 func TestReconcileSecondReplica(t *testing.T) {
 	exp := stored(sweep().Parallelism(12).Obj())
 	f := newCtrlFixture(t, hooks{}, exp)
