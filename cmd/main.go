@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -39,7 +38,6 @@ type options struct {
 	trialWorkers         int
 	kubeAPIQPS           float64
 	kubeAPIBurst         int
-	kubeAPICompression   bool
 	leaderElectionNSName string
 }
 
@@ -55,7 +53,6 @@ func main() {
 	flag.IntVar(&o.trialWorkers, "trial-workers", 32, "Trials reconciled at once.")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the API server; a negative value turns client rate limiting off.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
-	flag.BoolVar(&o.kubeAPICompression, "kube-api-compression", false, "Ask the API server to gzip its responses, watch events included; worth it only over a slow link.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -72,7 +69,8 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	tuneConfig(cfg, o)
+	cfg.QPS = float32(o.kubeAPIQPS)
+	cfg.Burst = o.kubeAPIBurst
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -103,17 +101,6 @@ func run(ctx context.Context, o options) error {
 	}
 	ctrl.Log.Info("starting manager")
 	return mgr.Start(ctx)
-}
-
-// tuneConfig sets how the manager's client talks to the API server: its rate
-// limit, and no compression unless asked for. The API server gzips each
-// flush of a watch, one small event at a time, for a client that accepts
-// gzip; next to the API server that costs both sides CPU for every Trial,
-// Job and Pod event, and saves nothing.
-func tuneConfig(cfg *rest.Config, o options) {
-	cfg.QPS = float32(o.kubeAPIQPS)
-	cfg.Burst = o.kubeAPIBurst
-	cfg.DisableCompression = !o.kubeAPICompression
 }
 
 func metricsOptions(o options) metricsserver.Options {
