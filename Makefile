@@ -91,7 +91,8 @@ run: manifests ## Run the operator against the cluster in KUBECONFIG (install th
 
 .PHONY: install
 install: $(LOCALBIN)/kubectl ## Install the CRDs and the admission policies into the cluster in KUBECONFIG.
-	$(LOCALBIN)/kubectl apply --server-side -k config/crd -k config/policy
+	$(LOCALBIN)/kubectl apply --server-side -k config/crd
+	$(LOCALBIN)/kubectl apply --server-side -k config/policy
 
 .PHONY: deploy
 deploy: $(LOCALBIN)/kubectl ## Install everything, the manager Deployment included (set its image in config/manager first).

@@ -31,7 +31,8 @@ cleanup() {
 trap cleanup EXIT
 
 say "Installing the CRDs and the admission policies"
-"${KUBECTL[@]}" apply --server-side --force-conflicts -f "$ROOT/config/crd/bases" -f "$ROOT/config/policy/experiment-pins.yaml" -f "$ROOT/config/policy/trial-record.yaml" >/dev/null
+"${KUBECTL[@]}" apply --server-side --force-conflicts -f "$ROOT/config/crd/bases" >/dev/null
+"${KUBECTL[@]}" apply --server-side --force-conflicts -k "$ROOT/config/policy" >/dev/null
 "${KUBECTL[@]}" wait --for condition=Established --timeout=60s crd/experiments.crucible.dev crd/trials.crucible.dev >/dev/null
 echo "experiments.crucible.dev, trials.crucible.dev, ValidatingAdmissionPolicies crucible-experiment-pins and crucible-trial-record"
 
