@@ -120,11 +120,9 @@ type measurement struct {
 }
 
 type bench struct {
-	c   config
-	cfg *rest.Config
-	cl  client.Client
-	// wcl watches the Experiment of an operator run.
-	wcl     client.WithWatch
+	c       config
+	cfg     *rest.Config
+	cl      client.WithWatch
 	cs      *kubernetes.Clientset
 	machine machineInfo
 	cluster clusterInfo
@@ -145,7 +143,7 @@ func newBench(ctx context.Context, c config) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	wcl, err := client.NewWithWatch(cfg, client.Options{Scheme: framework.Scheme()})
+	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: framework.Scheme()})
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +153,7 @@ func newBench(ctx context.Context, c config) (*bench, error) {
 	}
 	var id [3]byte
 	_, _ = rand.Read(id[:])
-	b := &bench{c: c, cfg: cfg, cl: wcl, wcl: wcl, cs: cs, machine: readMachine(), runID: hex.EncodeToString(id[:])}
+	b := &bench{c: c, cfg: cfg, cl: cl, cs: cs, machine: readMachine(), runID: hex.EncodeToString(id[:])}
 	b.logDir = filepath.Join(c.clusterDir, "bench", time.Now().Format("20060102-150405"))
 	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
 		return nil, err
@@ -587,11 +585,11 @@ func (b *bench) waitSucceeded(ctx context.Context, ns string) <-chan time.Time {
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = name
 			list := &crucible.ExperimentList{}
-			return list, b.wcl.List(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &o})
+			return list, b.cl.List(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &o})
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = name
-			return b.wcl.Watch(ctx, &crucible.ExperimentList{}, client.InNamespace(ns), &client.ListOptions{Raw: &o})
+			return b.cl.Watch(ctx, &crucible.ExperimentList{}, client.InNamespace(ns), &client.ListOptions{Raw: &o})
 		},
 	}
 	go func() {

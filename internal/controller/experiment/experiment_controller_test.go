@@ -3,7 +3,7 @@ package experiment
 import (
 	"context"
 	"errors"
-	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -175,9 +175,8 @@ func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 			if err := c.Create(ctx, obj, opts...); err != nil {
 				return err
 			}
-			kind := fmt.Sprintf("%T", obj)
 			f.mu.Lock()
-			f.createdKinds = append(f.createdKinds, kind[strings.LastIndex(kind, ".")+1:])
+			f.createdKinds = append(f.createdKinds, reflect.TypeOf(obj).Elem().Name())
 			f.mu.Unlock()
 			return nil
 		},
@@ -461,8 +460,6 @@ func TestReconcileSweep(t *testing.T) {
 	}
 }
 
-// TestReconcileSecondReplica checks that the trials past the grid run the
-// second seed.
 // TestReconcileTrialsBeforeJobs checks that a pass creates its Jobs only
 // once all its Trials exist, even when one Trial's create is slow.
 func TestReconcileTrialsBeforeJobs(t *testing.T) {
@@ -482,6 +479,8 @@ func TestReconcileTrialsBeforeJobs(t *testing.T) {
 	}
 }
 
+// TestReconcileSecondReplica checks that the trials past the grid run the
+// second seed.
 func TestReconcileSecondReplica(t *testing.T) {
 	exp := stored(sweep().Parallelism(12).Obj())
 	f := newCtrlFixture(t, hooks{}, exp)
