@@ -65,8 +65,11 @@ const (
 type side string
 
 const (
-	floorSide    side = "floor"
-	operatorSide side = "operator"
+	floorSide side = "floor"
+	// trialFloorSide is the floor with Trials (trialFloor): completion
+	// runs only.
+	trialFloorSide side = "trial-floor"
+	operatorSide   side = "operator"
 )
 
 // clusterInfo is what the report says about the cluster.
@@ -271,7 +274,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 		for round := 1; round <= rounds; round++ {
 			for _, sd := range b.c.sides {
-				if s.k == steady && sd != operatorSide {
+				if (s.k == steady && sd != operatorSide) || (s.k != completion && sd == trialFloorSide) {
 					continue
 				}
 				m, err := b.measure(ctx, s.k, sd, s.n)
@@ -435,8 +438,15 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 		}
 		defer func() { _ = mgr.Stop(30 * time.Second) }()
 		pids["manager"] = mgr.Pid()
-	case floorSide:
-		floor, err = b.startFloor(ctx, ns, exp)
+	case floorSide, trialFloorSide:
+		if sd == trialFloorSide {
+			// The Trials' owner, created before the clock starts; no
+			// manager runs to act on it.
+			if err := b.cl.Create(ctx, exp); err != nil {
+				return m, fmt.Errorf("creating the Experiment: %w", err)
+			}
+		}
+		floor, err = b.startFloor(ctx, ns, exp, sd == trialFloorSide)
 		if err != nil {
 			return m, err
 		}
@@ -458,7 +468,7 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 		if err := b.cl.Create(ctx, exp); err != nil {
 			return m, fmt.Errorf("creating the Experiment: %w", err)
 		}
-	case floorSide:
+	case floorSide, trialFloorSide:
 		if err := floor.start(); err != nil {
 			return m, err
 		}
@@ -510,13 +520,18 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 	}
 	m.AllJobs = tracker.allSeenAfter()
 	m.AllJobsEnded = tracker.allEndedAfter()
-	if sd == floorSide {
+	if floor != nil {
 		res, err := floor.wait()
 		if err != nil {
 			return m, err
 		}
 		m.FloorCreates = time.Duration(res.Seconds * float64(time.Second))
 		m.FloorErrors = res.Errors
+		if sd == trialFloorSide {
+			// Its seconds run from its start until every Trial's end
+			// was written.
+			m.Succeeded = m.FloorCreates
+		}
 	}
 	if k != fanout {
 		// Trailing writes of the run (the Experiment's last event) land
@@ -562,9 +577,14 @@ func (b *bench) measure(ctx context.Context, k kind, sd side, n int) (m measurem
 	if m.Events, err = b.countEvents(ctx, ns); err != nil {
 		return m, err
 	}
-	if sd == operatorSide {
+	switch sd {
+	case operatorSide:
 		m.TrialsCreated, m.Phase, err = b.trialsCreated(ctx, ns, start)
 		if err != nil {
+			return m, err
+		}
+	case trialFloorSide:
+		if err := b.checkTrialsEnded(ctx, ns, n); err != nil {
 			return m, err
 		}
 	}
@@ -645,6 +665,26 @@ func (b *bench) trialsCreated(ctx context.Context, ns string, start time.Time) (
 	}
 	// creationTimestamp has whole seconds: round start down the same way.
 	return last.Sub(start.Truncate(time.Second)), string(exp.Status.Phase), nil
+}
+
+// checkTrialsEnded fails unless all n Trials of the namespace Succeeded with
+// an objective: a floor with Trials that recorded less did less than the
+// operator.
+func (b *bench) checkTrialsEnded(ctx context.Context, ns string, n int) error {
+	list := &crucible.TrialList{}
+	if err := b.cl.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	ok := 0
+	for _, t := range list.Items {
+		if t.Status.Phase == crucible.TrialSucceeded && t.Status.Objective != "" && len(t.Status.Conditions) == 1 {
+			ok++
+		}
+	}
+	if ok != n {
+		return fmt.Errorf("the floor with Trials recorded %d of %d Trials Succeeded with an objective (%d Trials)", ok, n, len(list.Items))
+	}
+	return nil
 }
 
 // countEvents counts the namespace's Events by reporting controller and
@@ -819,8 +859,9 @@ type floorProc struct {
 	last   string
 }
 
-func (b *bench) startFloor(ctx context.Context, ns string, exp *crucible.Experiment) (*floorProc, error) {
-	spec := floorSpec{Template: b.template, Experiment: exp, Annotations: b.floorAnnotations(kindOf(exp)), Namespace: ns, Workers: b.c.floorWorkers}
+func (b *bench) startFloor(ctx context.Context, ns string, exp *crucible.Experiment, trials bool) (*floorProc, error) {
+	spec := floorSpec{Template: b.template, Experiment: exp, Annotations: b.floorAnnotations(kindOf(exp)), Namespace: ns,
+		Workers: b.c.floorWorkers, Trials: trials}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -833,7 +874,8 @@ func (b *bench) startFloor(ctx context.Context, ns string, exp *crucible.Experim
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, floorCommand, "-kubeconfig", b.c.kubeconfig, "-spec", specPath)
+	cmd := exec.CommandContext(ctx, self, floorCommand, "-kubeconfig", b.c.kubeconfig, "-spec", specPath,
+		"-timeout", b.c.completionTimeout.String())
 	logFile, err := os.Create(filepath.Join(b.logDir, ns+".floor.log"))
 	if err != nil {
 		return nil, err

@@ -4,18 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -39,6 +35,9 @@ type floorSpec struct {
 	Annotations map[string]string    `json:"annotations"`
 	Namespace   string               `json:"namespace"`
 	Workers     int                  `json:"workers"`
+	// Trials makes the program the floor with Trials (see trialFloor);
+	// Experiment is then the created one, the Trials' owner.
+	Trials bool `json:"trials,omitempty"`
 }
 
 // floorResult is the floor program's last line on stdout.
@@ -140,11 +139,15 @@ func jobsFor(spec *floorSpec) ([]*batchv1.Job, error) {
 // runFloorProcess is the floor program: it builds its Jobs, makes one
 // request so its connection is up (the manager's is too when its sweep is
 // applied), prints "ready", waits for a line on stdin, creates every Job
-// with spec.Workers concurrent creates, and prints a floorResult.
+// with spec.Workers concurrent creates, and prints a floorResult. With
+// spec.Trials it is the floor with Trials instead, whose watches are synced
+// before it prints "ready", and whose result's seconds run until every
+// Trial's end is written.
 func runFloorProcess(args []string) error {
 	fs := flag.NewFlagSet(floorCommand, flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig")
 	specPath := fs.String("spec", "", "floorSpec JSON file")
+	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,55 +171,37 @@ func runFloorProcess(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
 	if _, err := cs.CoreV1().Namespaces().Get(ctx, spec.Namespace, metav1.GetOptions{}); err != nil {
 		return err
+	}
+	var tf *trialFloor
+	if spec.Trials {
+		if tf, err = newTrialFloor(ctx, cfg, spec, jobs); err != nil {
+			return err
+		}
 	}
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("waiting for go: %w", err)
 	}
 
-	start := time.Now()
-	var (
-		next    atomic.Int64
-		created atomic.Int64
-		failed  atomic.Int64
-		wg      sync.WaitGroup
-		errMu   sync.Mutex
-		lastErr error
-	)
-	for range max(1, spec.Workers) {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(jobs)) {
-					return
-				}
-				for attempt := 0; ; attempt++ {
-					_, err := cs.BatchV1().Jobs(spec.Namespace).Create(ctx, jobs[i], metav1.CreateOptions{})
-					if err == nil || apierrors.IsAlreadyExists(err) {
-						created.Add(1)
-						break
-					}
-					failed.Add(1)
-					errMu.Lock()
-					lastErr = err
-					errMu.Unlock()
-					if attempt >= 20 {
-						return
-					}
-					time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
-				}
-			}
+	var res floorResult
+	if spec.Trials {
+		res, err = tf.run(ctx)
+	} else {
+		start := time.Now()
+		res.Created, res.Errors, err = createAll(ctx, len(jobs), spec.Workers, func(i int) error {
+			_, err := cs.BatchV1().Jobs(spec.Namespace).Create(ctx, jobs[i], metav1.CreateOptions{})
+			return err
 		})
+		res.Seconds = time.Since(start).Seconds()
+		if err != nil {
+			err = fmt.Errorf("created %d of %d Jobs: %w", res.Created, len(jobs), err)
+		}
 	}
-	wg.Wait()
-	res := floorResult{Created: int(created.Load()), Errors: int(failed.Load()), Seconds: time.Since(start).Seconds()}
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
-	if res.Created != len(jobs) {
-		return errors.Join(fmt.Errorf("created %d of %d Jobs", res.Created, len(jobs)), lastErr)
-	}
-	return nil
+	return err
 }

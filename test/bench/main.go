@@ -108,7 +108,7 @@ func main() {
 	flag.IntVar(&c.writeCostN, "write-cost-n", 3000, "writes of each kind per write-cost round")
 	flag.IntVar(&c.writeCostRounds, "write-cost-rounds", 3, "write-cost rounds; the report gives the median round of each kind of write")
 	flag.IntVar(&c.writeCostWorkers, "write-cost-workers", 64, "concurrent writes in the write-cost run")
-	flag.StringVar(&sideList, "sides", "floor,operator", "which sides to run, for trying things out: floor, operator")
+	flag.StringVar(&sideList, "sides", "floor,trial-floor,operator", "which sides to run: floor, trial-floor (the floor with Trials, completion runs only), operator")
 	flag.IntVar(&c.repeat, "repeat", 1, "floor-and-operator pairs per fan-out and completion measurement of the -n sizes (-rss-n sizes and steady runs run once); the report gives the median pair's figures and every pair's ratio")
 	flag.IntVar(&c.floorWorkers, "floor-workers", 256, "concurrent creates of the floor program (on a loaded 2-core machine the API server's throughput grows with concurrency up to about 128-512)")
 	flag.IntVar(&c.experimentWorkers, "experiment-workers", 4, "the manager's --experiment-workers")
@@ -142,7 +142,7 @@ func main() {
 	}
 	for _, sd := range strings.Split(sideList, ",") {
 		switch sd := side(strings.TrimSpace(sd)); sd {
-		case floorSide, operatorSide:
+		case floorSide, trialFloorSide, operatorSide:
 			c.sides = append(c.sides, sd)
 		case "":
 		default:

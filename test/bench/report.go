@@ -150,23 +150,64 @@ const (
 // every row of cpuRows, of cpuRowOther and of cpuRowMachine, for the floor
 // and for the operator.
 func cpuPerTrial(pairs []pair) (floor, operator map[string]float64) {
-	floor, operator = map[string]float64{}, map[string]float64{}
+	var fs, os []*measurement
 	for _, p := range pairs {
-		for _, side := range []struct {
-			m   *measurement
-			out map[string]float64
-		}{{p.f, floor}, {p.o, operator}} {
-			per := 1000 / float64(side.m.N) / float64(len(pairs))
-			for _, row := range cpuRows {
-				for _, proc := range row.procs {
-					side.out[row.name] += side.m.CPU.Procs[proc] * per
-				}
+		fs, os = append(fs, p.f), append(os, p.o)
+	}
+	return cpuMean(fs), cpuMean(os)
+}
+
+// cpuMean is the mean over ms of the CPU milliseconds per trial of every
+// row of cpuRows, of cpuRowOther and of cpuRowMachine.
+func cpuMean(ms []*measurement) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range ms {
+		per := 1000 / float64(m.N) / float64(len(ms))
+		for _, row := range cpuRows {
+			for _, proc := range row.procs {
+				out[row.name] += m.CPU.Procs[proc] * per
 			}
-			side.out[cpuRowOther] += side.m.CPU.Other * per
-			side.out[cpuRowMachine] += side.m.CPU.Busy * per
+		}
+		out[cpuRowOther] += m.CPU.Other * per
+		out[cpuRowMachine] += m.CPU.Busy * per
+	}
+	return out
+}
+
+// triple is a completion round's floor, floor with Trials and operator
+// measurements, and the ratios that compare them.
+type triple struct {
+	f, t, o *measurement
+	// trials is the floor with Trials' time over the floor's: the price
+	// of the Trial object; operator is the operator's time over the floor
+	// with Trials': what the operator adds to it.
+	trials, operator float64
+}
+
+// triples returns every completion round of size n in which all three
+// sides ran without error, in round order.
+func (r *report) triples(n int) []triple {
+	var out []triple
+	for _, p := range r.pairs(completion, n) {
+		t := r.findRound(completion, trialFloorSide, n, p.o.Round)
+		if t == nil {
+			continue
+		}
+		out = append(out, triple{f: p.f, t: t, o: p.o,
+			trials: t.Succeeded.Seconds() / p.f.AllJobsEnded.Seconds(), operator: p.o.Succeeded.Seconds() / t.Succeeded.Seconds()})
+	}
+	return out
+}
+
+// findRound is find, of one round.
+func (r *report) findRound(k kind, sd side, n, round int) *measurement {
+	for i := range r.Measurements {
+		m := &r.Measurements[i]
+		if m.Kind == k && m.Side == sd && m.N == n && m.Round == round && m.Err == "" {
+			return m
 		}
 	}
-	return floor, operator
+	return nil
 }
 
 // median is the element of xs with the median key; of an even number, the
@@ -292,8 +333,8 @@ func (r *report) markdown() string {
 			w("| %d | %s | %s | %.2f× | %s | %s | %s | %s | %s |\n", n, secs(f.AllJobsEnded), secs(o.Succeeded), ratio,
 				verdict(ratio <= targetCompletionRatio), secs(o.AllJobs), secs(o.AllJobsEnded), secs(f.AllJobs), roundWords(ratios, "%.2f×"))
 		}
-		w("\nThe tables below are of the median completion round.\n")
-		w("\n")
+		w("\nThe tables below are of the median completion round.\n\n")
+		r.trialFloorMarkdown(w, ns)
 
 		w("### API writes per trial (completion runs, whole sweep)\n\n")
 		w("The manager's own writes are counted by its client (client-go's `rest_client_requests_total`, POST/PUT/PATCH/DELETE); ")
@@ -411,9 +452,24 @@ func (r *report) markdown() string {
 				continue
 			}
 			fl, op := cpuPerTrial(pairs)
-			w("| N=%d, %s | floor | operator | difference |\n|---|---:|---:|---:|\n", n, plural(len(pairs), "pair"))
-			for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
-				w("| %s | %.1f ms | %.1f ms | %+.1f ms |\n", name, fl[name], op[name], op[name]-fl[name])
+			var tms []*measurement
+			for _, t := range r.triples(n) {
+				tms = append(tms, t.t)
+			}
+			if len(tms) == 0 {
+				w("| N=%d, %s | floor | operator | difference |\n|---|---:|---:|---:|\n", n, plural(len(pairs), "pair"))
+				for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
+					w("| %s | %.1f ms | %.1f ms | %+.1f ms |\n", name, fl[name], op[name], op[name]-fl[name])
+				}
+			} else {
+				tf := cpuMean(tms)
+				w("| N=%d, %s | floor | floor with Trials (%d) | operator | operator − floor | floor with Trials − floor |\n|---|---:|---:|---:|---:|---:|\n",
+					n, plural(len(pairs), "pair"), len(tms))
+				for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
+					w("| %s | %.1f ms | %.1f ms | %.1f ms | %+.1f ms | %+.1f ms |\n", name, fl[name], tf[name], op[name], op[name]-fl[name], tf[name]-fl[name])
+				}
+				w("\nThe floor with Trials added %.1f ms of machine CPU per trial to the floor's; the operator, %.1f ms more than the floor with Trials.",
+					tf[cpuRowMachine]-fl[cpuRowMachine], op[cpuRowMachine]-tf[cpuRowMachine])
 			}
 			w("\nAt N=%d the operator added %.1f ms of machine CPU per trial; %.1f× allows %.1f ms.\n\n",
 				n, op[cpuRowMachine]-fl[cpuRowMachine], targetCompletionRatio, (targetCompletionRatio-1)*fl[cpuRowMachine])
@@ -445,6 +501,39 @@ func (r *report) markdown() string {
 	}
 	w("\n")
 	return b.String()
+}
+
+// trialFloorMarkdown writes the comparison of the three completion sides,
+// when the floor with Trials ran.
+func (r *report) trialFloorMarkdown(w func(format string, args ...any), ns []int) {
+	var rows []string
+	for _, n := range ns {
+		ts := r.triples(n)
+		if len(ts) == 0 {
+			continue
+		}
+		var tr, or []float64
+		for _, t := range ts {
+			tr, or = append(tr, t.trials), append(or, t.operator)
+		}
+		m := median(ts, func(t triple) float64 { return t.trials }, true)
+		rows = append(rows, fmt.Sprintf("| %d | %s | %s | %.2f× | %s | %.2f× | %s | %s |", n, secs(m.f.AllJobsEnded), secs(m.t.Succeeded), m.trials,
+			secs(m.o.Succeeded), m.operator, roundWords(tr, "%.2f×"), roundWords(or, "%.2f×")))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	w("### Completion: the floor with Trials\n\n")
+	w("The floor with Trials is the least any program must do to keep a sweep's results on Trials: it creates every Trial, then every Job, ")
+	w("controlled by its Trial; watches the Jobs and their Pods; and writes each Trial's end once, as the operator writes it (phase, times, metrics, objective, condition). ")
+	w("It writes no `Running`, no Experiment status and no Event. Its time over the floor's is the price of the Trial object; ")
+	w("the operator's time over the floor with Trials' is what the operator adds to that price.\n\n")
+	w("| N | floor: all Jobs complete | floor with Trials: all Trials ended | floor with Trials / floor | operator: Experiment Succeeded | operator / floor with Trials | every round: with Trials / floor | every round: operator / with Trials |\n")
+	w("|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, row := range rows {
+		w("%s\n", row)
+	}
+	w("\nThe row is the round of the median floor-with-Trials ratio (of two middle ones, the higher).\n\n")
 }
 
 // otherCPU is the mean and peak share of the machine other processes used

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,3 +136,43 @@ func TestCPUPerTrial(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func TestTriples(t *testing.T) {
+	// Three rounds of floor (10 s) and operator; the floor with Trials ran
+	// in rounds 1 and 3 only, and failed in round 2.
+	r := rounds(completion, 1000, 14, 15, 13)
+	withTrials := func(round int, sec float64, failed string) measurement {
+		return measurement{Kind: completion, Side: trialFloorSide, N: 1000, Round: round,
+			Succeeded: time.Duration(sec * float64(time.Second)), Err: failed}
+	}
+	r.Measurements = append(r.Measurements, withTrials(1, 11, ""), withTrials(2, 12, "timed out"), withTrials(3, 13, ""),
+		withTrials(1, 99, "")) // another size's
+	r.Measurements[len(r.Measurements)-1].N = 5000
+
+	ts := r.triples(1000)
+	if len(ts) != 2 {
+		t.Fatalf("got %d triples; want rounds 1 and 3", len(ts))
+	}
+	for i, want := range []struct {
+		round            int
+		trials, operator float64
+	}{{1, 1.1, 14.0 / 11}, {3, 1.3, 1}} {
+		got := ts[i]
+		if got.f.Round != want.round || got.t.Round != want.round || got.o.Round != want.round {
+			t.Errorf("triple %d: rounds %d, %d, %d; want all %d", i, got.f.Round, got.t.Round, got.o.Round, want.round)
+		}
+		if !near(got.trials, want.trials) || !near(got.operator, want.operator) {
+			t.Errorf("round %d: ratios %.4f, %.4f; want %.4f, %.4f", want.round, got.trials, got.operator, want.trials, want.operator)
+		}
+	}
+
+	var text strings.Builder
+	r.trialFloorMarkdown(func(format string, args ...any) { fmt.Fprintf(&text, format, args...) }, []int{1000})
+	// Of two rounds the higher ratio: round 3, 13 s.
+	if !strings.Contains(text.String(), "| 1000 | 10.0 s | 13.0 s | 1.30× | 13.0 s | 1.00× | 1.10×, 1.30× | 1.27×, 1.00× |") {
+		t.Errorf("floor-with-Trials table:\n%s", text.String())
+	}
+	if rounds(completion, 1000, 12).triples(1000) != nil {
+		t.Error("triples without a floor with Trials")
+	}
+}

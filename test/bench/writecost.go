@@ -85,7 +85,7 @@ func (b *bench) writeCostRound(ctx context.Context, round int) (out []writeCost,
 	if err := b.cl.Create(ctx, exp); err != nil {
 		return nil, fmt.Errorf("creating the Trials' Experiment: %w", err)
 	}
-	trials, err := writeCostTrials(exp, n)
+	trials, err := sweepTrials(exp, n)
 	if err != nil {
 		return nil, fmt.Errorf("building the Trials: %w", err)
 	}
@@ -177,9 +177,9 @@ func (b *bench) writeOnce(ctx context.Context, op writeOp, ns string, trial *cru
 	return fmt.Errorf("unknown write %q", op)
 }
 
-// writeCostTrials are the Trials the Experiment reconciler builds
+// sweepTrials are the Trials the Experiment reconciler builds
 // (trialspec.New) for the first n points of exp's search space.
-func writeCostTrials(exp *crucible.Experiment, n int) ([]*crucible.Trial, error) {
+func sweepTrials(exp *crucible.Experiment, n int) ([]*crucible.Trial, error) {
 	space, err := searchspace.New(&exp.Spec)
 	if err != nil {
 		return nil, err
