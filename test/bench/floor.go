@@ -9,9 +9,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -178,7 +181,7 @@ func runFloorProcess(args []string) error {
 	}
 	var tf *trialFloor
 	if spec.Trials {
-		if tf, err = newTrialFloor(ctx, cfg, spec, jobs); err != nil {
+		if tf, err = newTrialFloor(ctx, cfg, cs, spec, jobs); err != nil {
 			return err
 		}
 	}
@@ -204,4 +207,52 @@ func runFloorProcess(args []string) error {
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
 	return err
+}
+
+// createAll calls create for 0..n-1, workers at a time, retrying each up to
+// 20 times (an AlreadyExists counts as created). It returns how many were
+// created, how many attempts failed, and the last error when one of them
+// could not be created.
+func createAll(ctx context.Context, n, workers int, create func(i int) error) (created, failed int, err error) {
+	var (
+		next     atomic.Int64
+		nCreated atomic.Int64
+		nFailed  atomic.Int64
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		lastErr  error
+	)
+	for range max(1, workers) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || ctx.Err() != nil {
+					return
+				}
+				for attempt := 0; ; attempt++ {
+					err := create(int(i))
+					if err == nil || apierrors.IsAlreadyExists(err) {
+						nCreated.Add(1)
+						break
+					}
+					nFailed.Add(1)
+					errMu.Lock()
+					lastErr = err
+					errMu.Unlock()
+					if attempt >= 20 {
+						return
+					}
+					time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if int(nCreated.Load()) != n {
+		if lastErr == nil {
+			lastErr = fmt.Errorf("stopped: %w", context.Cause(ctx))
+		}
+		return int(nCreated.Load()), int(nFailed.Load()), lastErr
+	}
+	return n, int(nFailed.Load()), nil
 }

@@ -452,22 +452,43 @@ func (r *report) markdown() string {
 				continue
 			}
 			fl, op := cpuPerTrial(pairs)
+			// Columns: the floor, the floor with Trials when it ran, the
+			// operator; then each side's difference from the floor.
+			type column struct {
+				name string
+				cpu  map[string]float64
+			}
+			cols, diffs := []column{{"floor", fl}}, []column{{"operator − floor", op}}
 			var tms []*measurement
 			for _, t := range r.triples(n) {
 				tms = append(tms, t.t)
 			}
+			var tf map[string]float64
+			if len(tms) > 0 {
+				tf = cpuMean(tms)
+				cols = append(cols, column{fmt.Sprintf("floor with Trials (%d)", len(tms)), tf})
+				diffs = append(diffs, column{"floor with Trials − floor", tf})
+			}
+			cols = append(cols, column{"operator", op})
 			if len(tms) == 0 {
-				w("| N=%d, %s | floor | operator | difference |\n|---|---:|---:|---:|\n", n, plural(len(pairs), "pair"))
-				for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
-					w("| %s | %.1f ms | %.1f ms | %+.1f ms |\n", name, fl[name], op[name], op[name]-fl[name])
+				diffs[0].name = "difference"
+			}
+			w("| N=%d, %s |", n, plural(len(pairs), "pair"))
+			for _, c := range append(cols, diffs...) {
+				w(" %s |", c.name)
+			}
+			w("\n|---|%s\n", strings.Repeat("---:|", len(cols)+len(diffs)))
+			for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
+				w("| %s |", name)
+				for _, c := range cols {
+					w(" %.1f ms |", c.cpu[name])
 				}
-			} else {
-				tf := cpuMean(tms)
-				w("| N=%d, %s | floor | floor with Trials (%d) | operator | operator − floor | floor with Trials − floor |\n|---|---:|---:|---:|---:|---:|\n",
-					n, plural(len(pairs), "pair"), len(tms))
-				for _, name := range append(cpuRowNames(), cpuRowOther, cpuRowMachine) {
-					w("| %s | %.1f ms | %.1f ms | %.1f ms | %+.1f ms | %+.1f ms |\n", name, fl[name], tf[name], op[name], op[name]-fl[name], tf[name]-fl[name])
+				for _, c := range diffs {
+					w(" %+.1f ms |", c.cpu[name]-fl[name])
 				}
+				w("\n")
+			}
+			if tf != nil {
 				w("\nThe floor with Trials added %.1f ms of machine CPU per trial to the floor's; the operator, %.1f ms more than the floor with Trials.",
 					tf[cpuRowMachine]-fl[cpuRowMachine], op[cpuRowMachine]-tf[cpuRowMachine])
 			}

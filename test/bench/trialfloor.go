@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/metrics"
 	"github.com/crucible-dev/crucible/test/framework"
 )
@@ -59,7 +60,7 @@ type trialFloor struct {
 // newTrialFloor builds the Trials and starts the informers; it returns once
 // their caches are synced, so that the run starts with its watches up, as
 // the manager's does.
-func newTrialFloor(ctx context.Context, cfg *rest.Config, spec *floorSpec, jobs []*batchv1.Job) (*trialFloor, error) {
+func newTrialFloor(ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, spec *floorSpec, jobs []*batchv1.Job) (*trialFloor, error) {
 	exp := spec.Experiment
 	if exp.UID == "" {
 		return nil, fmt.Errorf("the floor with Trials needs the Experiment as created (its uid): the Trials' owner")
@@ -76,10 +77,6 @@ func newTrialFloor(ctx context.Context, cfg *rest.Config, spec *floorSpec, jobs 
 	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
 	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	watchCS, err := kubernetes.NewForConfig(pcfg)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +97,10 @@ func newTrialFloor(ctx context.Context, cfg *rest.Config, spec *floorSpec, jobs 
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = crucible.TrialLabel }))
 	f.jobInf = factory.Batch().V1().Jobs().Informer()
 	f.podInf = factory.Core().V1().Pods().Informer()
-	if err := f.podInf.AddIndexers(cache.Indexers{crucible.TrialLabel: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Labels[crucible.TrialLabel] != "" {
-			return []string{p.Labels[crucible.TrialLabel]}, nil
+	podTrial := index.Funcs()[index.PodTrialKey]
+	if err := f.podInf.AddIndexers(cache.Indexers{index.PodTrialKey: func(obj any) ([]string, error) {
+		if o, ok := obj.(client.Object); ok {
+			return podTrial(o), nil
 		}
 		return nil, nil
 	}}); err != nil {
@@ -211,13 +209,14 @@ func (f *trialFloor) end(ctx context.Context, name string) error {
 	st.StartTime = job.Status.StartTime
 	st.ObservedGeneration = trial.Generation
 	var cond metav1.Condition
+	failed, complete := jobEnded(job, batchv1.JobFailed), jobEnded(job, batchv1.JobComplete)
 	switch {
-	case jobEnded(job, batchv1.JobFailed) != nil:
-		c := jobEnded(job, batchv1.JobFailed)
+	case failed != nil:
+		c := failed
 		st.Phase, st.Reason, st.Message = crucible.TrialFailed, c.Reason, c.Message
 		st.CompletionTime = c.LastTransitionTime.DeepCopy()
 		cond = metav1.Condition{Type: crucible.TrialSucceededCondition, Status: metav1.ConditionFalse, Reason: c.Reason, Message: c.Message}
-	case jobEnded(job, batchv1.JobComplete) != nil:
+	case complete != nil:
 		term := f.terminated(name)
 		if term == nil {
 			return nil // the Pod's update brings the trial back
@@ -258,7 +257,7 @@ func (f *trialFloor) end(ctx context.Context, name string) error {
 // terminated is the trainer's terminated state in the newest of the
 // trial's cached Pods that has one.
 func (f *trialFloor) terminated(name string) *corev1.ContainerStateTerminated {
-	objs, _ := f.podInf.GetIndexer().ByIndex(crucible.TrialLabel, name)
+	objs, _ := f.podInf.GetIndexer().ByIndex(index.PodTrialKey, name)
 	var out *corev1.ContainerStateTerminated
 	var newest time.Time
 	for _, obj := range objs {
@@ -279,52 +278,4 @@ func jobEnded(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobConditio
 		}
 	}
 	return nil
-}
-
-// createAll calls create for 0..n-1, workers at a time, retrying each up to
-// 20 times (an AlreadyExists counts as created). It returns how many were
-// created, how many attempts failed, and the last error when one of them
-// could not be created.
-func createAll(ctx context.Context, n, workers int, create func(i int) error) (created, failed int, err error) {
-	var (
-		next     atomic.Int64
-		nCreated atomic.Int64
-		nFailed  atomic.Int64
-		wg       sync.WaitGroup
-		errMu    sync.Mutex
-		lastErr  error
-	)
-	for range max(1, workers) {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) || ctx.Err() != nil {
-					return
-				}
-				for attempt := 0; ; attempt++ {
-					err := create(int(i))
-					if err == nil || apierrors.IsAlreadyExists(err) {
-						nCreated.Add(1)
-						break
-					}
-					nFailed.Add(1)
-					errMu.Lock()
-					lastErr = err
-					errMu.Unlock()
-					if attempt >= 20 {
-						return
-					}
-					time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if int(nCreated.Load()) != n {
-		if lastErr == nil {
-			lastErr = fmt.Errorf("stopped: %w", context.Cause(ctx))
-		}
-		return int(nCreated.Load()), int(nFailed.Load()), lastErr
-	}
-	return n, int(nFailed.Load()), nil
 }
