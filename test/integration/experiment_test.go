@@ -28,7 +28,7 @@ func sweep(name, ns string, parallelism int32) *crucible.Experiment {
 		IntRange("depth", 2, 4, 2).
 		Seeds(baseSeed, 2).
 		Parallelism(parallelism).
-		PVCDataset("datasets", "cifar10/2024-05-01").
+		PVCDataset("datasets", "cifar10/2024-05-01", "/data").
 		Obj()
 }
 

@@ -202,7 +202,7 @@ var _ = Describe("Experiment validation by the API server", func() {
 	It("accepts a full manifest, defaulting what was left out", func() {
 		exp := builder.MakeExperiment("full", ns).Values("lr", "0.1").
 			FloatRange("wd", "1e-5", "1e-1", 5, crucible.ScaleLog).IntRange("depth", 2, 8, 2).
-			PVCDataset("datasets", "cifar").Obj()
+			PVCDataset("datasets", "cifar", "/data").Obj()
 		u := asUnstructured(exp)
 		unstructured.RemoveNestedField(u.Object, "spec", "seeds")
 		unstructured.RemoveNestedField(u.Object, "spec", "search")
@@ -234,7 +234,7 @@ var _ = Describe("Experiment validation by the API server", func() {
 	Describe("a stored Experiment", func() {
 		var exp *crucible.Experiment
 		BeforeEach(func() {
-			exp = builder.MakeExperiment("pinned", ns).Values("lr", "0.1", "0.01").PVCDataset("datasets", "a").Obj()
+			exp = builder.MakeExperiment("pinned", ns).Values("lr", "0.1", "0.01").PVCDataset("datasets", "a", "/data").Obj()
 			Expect(k8sClient.Create(ctx, exp)).To(Succeed())
 		})
 

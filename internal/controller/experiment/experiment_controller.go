@@ -31,7 +31,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/backoff"
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
-	"github.com/crucible-dev/crucible/internal/controller/trial"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/searchspace"
 	"github.com/crucible-dev/crucible/internal/specdigest"
@@ -349,7 +349,7 @@ func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, 
 // without waiting for the Trial reconciler's queue. A failure is only
 // logged: the Trial reconciler creates the Job after jobHandoffPeriod.
 func (r *Reconciler) createJob(ctx context.Context, exp *crucible.Experiment, t *crucible.Trial) {
-	job := trial.NewJob(exp, t)
+	job := jobspec.New(exp, t)
 	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 		ctrl.LoggerFrom(ctx).V(1).Info("the Trial reconciler will create the job", "job", klog.KObj(job), "error", err.Error())
 	}

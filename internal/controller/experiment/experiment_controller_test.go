@@ -52,7 +52,7 @@ func sweep() *builder.ExperimentWrapper {
 		IntRange("depth", 2, 3, 1).
 		Seeds(7, 2).
 		Parallelism(4).
-		PVCDataset("datasets", "cifar10")
+		PVCDataset("datasets", "cifar10", "/data")
 }
 
 // sweepParams is the parameters of point p of sweep().

@@ -30,6 +30,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/backoff"
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 )
 
@@ -271,7 +272,7 @@ func (r *Reconciler) recordArtifacts(ctx context.Context, exp *crucible.Experime
 	if a == nil {
 		return nil
 	}
-	rec := &crucible.TrialArtifacts{URI: ArtifactURI(a, trial.Namespace, exp.Name, trial.Name)}
+	rec := &crucible.TrialArtifacts{URI: artifacts.URI(a, trial.Namespace, exp.Name, trial.Name)}
 	if a.S3 != nil {
 		objs, err := r.listArtifacts(ctx, exp, trial)
 		if err != nil {
@@ -402,7 +403,7 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 	// back, and its first status write records the Job with the phase
 	// (Running, or Pending when the Pod cannot start). Until then no trainer
 	// has started, so a Job deleted in between has run nothing.
-	job := NewJob(exp, trial)
+	job := jobspec.New(exp, trial)
 	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 		return 0, fmt.Errorf("creating Job: %w", err)
 	}

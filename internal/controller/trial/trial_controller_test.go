@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/monitoring"
@@ -243,7 +244,7 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 	if !metav1.IsControlledBy(&jobs[0], trial) {
 		t.Errorf("Job owner references = %+v; want controlled by the Trial", jobs[0].OwnerReferences)
 	}
-	if diff := cmp.Diff(NewJob(exp, trial).Spec, jobs[0].Spec); diff != "" {
+	if diff := cmp.Diff(jobspec.New(exp, trial).Spec, jobs[0].Spec); diff != "" {
 		t.Errorf("created Job's spec is not NewJob's (-want +got):\n%s", diff)
 	}
 	// Creating the Job writes no status: the Job's events bring the Trial
@@ -749,7 +750,7 @@ func TestReconcileAfterTheHandoffReadsBeforeItCreates(t *testing.T) {
 	trial.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
 	// The API server has the Job the Experiment created; the cache does not
 	// show it yet.
-	job := NewJob(exp, trial)
+	job := jobspec.New(exp, trial)
 	f := newFixture(t, fixtureOptions{apiReader: newStore(t, job)}, exp, trial)
 
 	if _, err := f.reconcile(t, trial); err != nil {

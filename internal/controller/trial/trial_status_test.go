@@ -13,13 +13,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/test/builder"
 )
 
 // statusCase is one case of TestSetStatusFromJob.
 type statusCase struct {
 	name  string
 	trial *crucible.Trial
-	jobFn func() *jobWrapper
+	jobFn func() *builder.JobWrapper
 	pods  []corev1.Pod
 	now   time.Time
 
@@ -54,7 +55,7 @@ func TestSetStatusFromJob(t *testing.T) {
 	pod := makePod(trial, "resnet-0123456789ab-x7k2p", t0)
 	// createdJob is the Trial's Job, created at jobCreated.
 	jobCreated := t0.Add(-time.Minute)
-	createdJob := func() *jobWrapper {
+	createdJob := func() *builder.JobWrapper {
 		w := makeJob(trial)
 		w.CreationTimestamp = metav1.NewTime(jobCreated)
 		return w
@@ -138,7 +139,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "no phase, Job suspended by a queue: Pending, Suspended",
 			trial: makeTrial(exp, "resnet-0123456789ab").Generation(3).Obj(),
-			jobFn: func() *jobWrapper { return createdJob().Suspended("Job suspended") },
+			jobFn: func() *builder.JobWrapper { return createdJob().Suspended("Job suspended") },
 			now:   jobCreated.Add(time.Minute),
 			want: crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name,
 				Reason: "Suspended"},
@@ -149,7 +150,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			trial: makeTrial(exp, "resnet-0123456789ab").Generation(3).Status(crucible.TrialStatus{
 				Phase: crucible.TrialPending, JobName: trial.Name, Reason: "Unschedulable", Message: "Pod p cannot be scheduled",
 			}).Obj(),
-			jobFn: func() *jobWrapper { return makeJob(trial) },
+			jobFn: func() *builder.JobWrapper { return makeJob(trial) },
 			pods:  pods(makePod(trial, "p", t0).Running().Obj()),
 			now:   t0.Add(5 * time.Second),
 			want:  crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name, StartTime: started},
@@ -157,7 +158,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "Pending recorded: the Job's start alone is no change",
 			trial: trial,
-			jobFn: func() *jobWrapper { return makeJob(trial) },
+			jobFn: func() *builder.JobWrapper { return makeJob(trial) },
 			pods:  pods(pod.Obj()),
 			now:   t0,
 			want:  trial.Status,
@@ -165,7 +166,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "trainer running for 5s: Running",
 			trial: trial,
-			jobFn: func() *jobWrapper { return makeJob(trial) },
+			jobFn: func() *builder.JobWrapper { return makeJob(trial) },
 			pods:  pods(makePod(trial, "p", t0).Running().Obj()),
 			now:   t0.Add(5 * time.Second),
 			want:  crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name, StartTime: started},
@@ -173,7 +174,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:     "trainer running for 2s: no write yet, look again in 3s",
 			trial:    makeTrial(exp, "resnet-0123456789ab").Generation(3).Obj(),
-			jobFn:    func() *jobWrapper { return makeJob(trial) },
+			jobFn:    func() *builder.JobWrapper { return makeJob(trial) },
 			pods:     pods(makePod(trial, "p", t0).Running().Obj()),
 			now:      t0.Add(2 * time.Second),
 			want:     crucible.TrialStatus{},
@@ -182,7 +183,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:     "Pending recorded, trainer running for 1s: still Pending for 4s",
 			trial:    trial,
-			jobFn:    func() *jobWrapper { return makeJob(trial) },
+			jobFn:    func() *builder.JobWrapper { return makeJob(trial) },
 			pods:     pods(makePod(trial, "p", t0).Running().Obj()),
 			now:      t0.Add(time.Second),
 			want:     trial.Status,
@@ -191,7 +192,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "Complete with the objective reported: Succeeded with metrics",
 			trial: running,
-			jobFn: func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn: func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods:  pods(makePod(trial, "p", t0).Terminated(0, "Completed", `{"val_loss": 0.25, "acc": 1}`).Obj()),
 			now:   afterEnd,
 			want: crucible.TrialStatus{
@@ -213,7 +214,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:        "Complete without the objective: MetricsMissing naming it and what was reported",
 			trial:       running,
-			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:       func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", `{"loss": 0.3, "acc": 0.9}`).Obj()),
 			now:         afterEnd,
 			want:        withMetrics(failed("MetricsMissing"), map[string]string{"loss": "0.3", "acc": "0.9"}),
@@ -222,7 +223,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:        "Complete with an empty message: MetricsMissing",
 			trial:       running,
-			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:       func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", "").Obj()),
 			now:         afterEnd,
 			want:        failed("MetricsMissing"),
@@ -231,7 +232,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:        "Complete with key=value text: MetricsMalformed quoting what was read",
 			trial:       running,
-			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:       func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", "loss=0.3").Obj()),
 			now:         afterEnd,
 			want:        failed("MetricsMalformed"),
@@ -240,7 +241,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:        "Complete with NaN: MetricsMalformed",
 			trial:       running,
-			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:       func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods:        pods(makePod(trial, "p", t0).Terminated(0, "Completed", `{"val_loss": NaN, "acc": 0.9}`).Obj()),
 			now:         afterEnd,
 			want:        failed("MetricsMalformed"),
@@ -249,7 +250,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:     "Complete, no Pod yet, 5s after completion: wait 25s more",
 			trial:    running,
-			jobFn:    func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:    func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			now:      end.Add(5 * time.Second),
 			want:     running.Status,
 			wantWait: 25 * time.Second,
@@ -257,7 +258,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:     "Complete, trainer not seen terminated yet, 5s after completion: wait 25s more",
 			trial:    running,
-			jobFn:    func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:    func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods:     pods(makePod(trial, "p", t0).Running().Obj()),
 			now:      end.Add(5 * time.Second),
 			want:     running.Status,
@@ -266,7 +267,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:        "Complete, no Pod, 31s after completion: MetricsMissing",
 			trial:       running,
-			jobFn:       func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn:       func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			now:         end.Add(31 * time.Second),
 			want:        failed("MetricsMissing"),
 			wantMessage: []string{"Pod"},
@@ -274,7 +275,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "Failed, trainer OOMKilled: OOMKilled",
 			trial: running,
-			jobFn: func() *jobWrapper {
+			jobFn: func() *builder.JobWrapper {
 				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 			},
 			pods:        pods(makePod(trial, "p", t0).Terminated(137, "OOMKilled", "").Obj()),
@@ -285,7 +286,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "Failed, trainer exited 2: ExitCode with the log tail",
 			trial: running,
-			jobFn: func() *jobWrapper {
+			jobFn: func() *builder.JobWrapper {
 				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 			},
 			pods:        pods(makePod(trial, "p", t0).Terminated(2, "Error", "ValueError: learning rate must be positive").Obj()),
@@ -296,7 +297,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "Failed past the deadline, trainer killed: DeadlineExceeded",
 			trial: running,
-			jobFn: func() *jobWrapper {
+			jobFn: func() *builder.JobWrapper {
 				return makeJob(trial).Failed(end, "DeadlineExceeded", "Job was active longer than specified deadline")
 			},
 			pods:        pods(makePod(trial, "p", t0).Terminated(137, "Error", "").Obj()),
@@ -307,7 +308,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "Failed, Pod evicted, no terminated trainer: PodFailed",
 			trial: running,
-			jobFn: func() *jobWrapper {
+			jobFn: func() *builder.JobWrapper {
 				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 			},
 			pods:        pods(makePod(trial, "p", t0).Evicted("The node was low on resource: memory.").Obj()),
@@ -318,7 +319,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "two Pods, the older running, the newer terminated: the terminated one",
 			trial: running,
-			jobFn: func() *jobWrapper { return makeJob(trial).Complete(end) },
+			jobFn: func() *builder.JobWrapper { return makeJob(trial).Complete(end) },
 			pods: pods(
 				makePod(trial, "older", t0).Running().Obj(),
 				makePod(trial, "newer", t0.Add(time.Minute)).Terminated(0, "Completed", `{"val_loss": 0.5}`).Obj(),
@@ -340,7 +341,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:  "two Pods, the older terminated, the newer pending: the terminated one",
 			trial: running,
-			jobFn: func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+			jobFn: func() *builder.JobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
 			pods: pods(
 				makePod(trial, "newer", t0.Add(time.Minute)).Obj(),
 				makePod(trial, "older", t0).Terminated(3, "Error", "boom").Obj(),
@@ -361,7 +362,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			{
 				name:        fmt.Sprintf("10 KB multi-byte log tail, +%d: bounded, valid UTF-8", pad),
 				trial:       running,
-				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+				jobFn:       func() *builder.JobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
 				pods:        pods(makePod(trial, "p", t0).Terminated(1, "Error", runes+suffix).Obj()),
 				now:         afterEnd,
 				want:        failed("ExitCode"),
@@ -372,7 +373,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			{
 				name:        fmt.Sprintf("10 KB log tail that grows when quoted, +%d: bounded, valid UTF-8", pad),
 				trial:       running,
-				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+				jobFn:       func() *builder.JobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
 				pods:        pods(makePod(trial, "p", t0).Terminated(1, "Error", controls+suffix).Obj()),
 				now:         afterEnd,
 				want:        failed("ExitCode"),
@@ -381,7 +382,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			{
 				name:        fmt.Sprintf("10 KB multi-byte eviction message, +%d: bounded, valid UTF-8", pad),
 				trial:       running,
-				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
+				jobFn:       func() *builder.JobWrapper { return makeJob(trial).Failed(end, "BackoffLimitExceeded", "") },
 				pods:        pods(makePod(trial, "p", t0).Evicted(suffix + runes).Obj()),
 				now:         afterEnd,
 				want:        failed("PodFailed"),
@@ -390,7 +391,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			{
 				name:        fmt.Sprintf("10 KB multi-byte deadline message, +%d: bounded, valid UTF-8", pad),
 				trial:       running,
-				jobFn:       func() *jobWrapper { return makeJob(trial).Failed(end, "DeadlineExceeded", suffix+runes) },
+				jobFn:       func() *builder.JobWrapper { return makeJob(trial).Failed(end, "DeadlineExceeded", suffix+runes) },
 				now:         afterEnd,
 				want:        failed("DeadlineExceeded"),
 				wantMessage: []string{"activeDeadlineSeconds", "日本語", "..."},

@@ -1,4 +1,7 @@
-package trial
+// Package jobspec builds the Job that runs a Trial. It is a pure package: the
+// Experiment and Trial reconcilers both call it, and neither imports the
+// other.
+package jobspec
 
 import (
 	"maps"
@@ -20,12 +23,12 @@ const (
 	artifactsVolumeName = "crucible-artifacts"
 )
 
-// NewJob builds the Job that runs trial, from exp's pinned fields. It is a
+// New builds the Job that runs trial, from exp's pinned fields. It is a
 // pure function: the same Experiment and Trial give the same Job. The
 // Experiment reconciler creates it right after the Trial; the Trial
 // reconciler creates it when that did not happen (an operator restarted in
 // between, a failed create).
-func NewJob(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
+func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 	var template corev1.PodTemplateSpec
 	if exp.Spec.PodTemplate != nil {
 		exp.Spec.PodTemplate.DeepCopyInto(&template)
@@ -163,7 +166,7 @@ func trainerEnv(exp *crucible.Experiment, trial *crucible.Trial) []corev1.EnvVar
 func artifactEnv(a *crucible.ArtifactsSpec, experiment string, trial *crucible.Trial) []corev1.EnvVar {
 	if pvc := a.PersistentVolumeClaim; pvc != nil {
 		return []corev1.EnvVar{
-			{Name: crucible.EnvArtifactURI, Value: ArtifactURI(a, trial.Namespace, experiment, trial.Name)},
+			{Name: crucible.EnvArtifactURI, Value: artifacts.URI(a, trial.Namespace, experiment, trial.Name)},
 			{Name: crucible.EnvArtifactPath, Value: crucible.ArtifactsMountPath},
 		}
 	}
@@ -179,7 +182,7 @@ func artifactEnv(a *crucible.ArtifactsSpec, experiment string, trial *crucible.T
 		}}
 	}
 	env := []corev1.EnvVar{
-		{Name: crucible.EnvArtifactURI, Value: ArtifactURI(a, trial.Namespace, experiment, trial.Name)},
+		{Name: crucible.EnvArtifactURI, Value: artifacts.URI(a, trial.Namespace, experiment, trial.Name)},
 		{Name: crucible.EnvArtifactBucket, Value: s3.Bucket},
 		{Name: crucible.EnvArtifactPrefix, Value: artifacts.TrialPrefix(s3.Prefix, trial.Namespace, experiment, trial.Name)},
 		{Name: "AWS_ENDPOINT_URL", Value: scheme + s3.Endpoint},
@@ -190,16 +193,6 @@ func artifactEnv(a *crucible.ArtifactsSpec, experiment string, trial *crucible.T
 		env = append(env, corev1.EnvVar{Name: "AWS_REGION", Value: s3.Region})
 	}
 	return env
-}
-
-// ArtifactURI is where a trial writes its artifacts:
-// s3://<bucket>/<prefix>/<namespace>/<experiment>/<trial>/ or
-// pvc://<claim>/<subPath>/<namespace>/<experiment>/<trial>/.
-func ArtifactURI(a *crucible.ArtifactsSpec, namespace, experiment, trial string) string {
-	if pvc := a.PersistentVolumeClaim; pvc != nil {
-		return "pvc://" + pvc.ClaimName + "/" + artifacts.TrialPrefix(pvc.SubPath, namespace, experiment, trial)
-	}
-	return artifacts.S3URI(a.S3.Bucket, artifacts.TrialPrefix(a.S3.Prefix, namespace, experiment, trial))
 }
 
 // mergeTrainer merges the built trainer into the podTemplate's container of

@@ -1,4 +1,4 @@
-package trial
+package jobspec
 
 import (
 	"testing"
@@ -8,30 +8,35 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/test/builder"
 )
 
 // The Job tests spell labels, annotations and variable names as literals:
 // they are part of the API, and a renamed constant must fail here.
 
-const jobTestTrial = "resnet-0123456789ab"
+const (
+	jobTestTrial  = builder.SweepTrialName
+	testNamespace = "ml"
+	// testDatasetImage is a digest-pinned OCI artifact holding a dataset.
+	testDatasetImage = "registry.example/datasets/cifar10@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	testSidecarImage = "registry.example/log-shipper@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+)
 
-// sweepExperiment is the Experiment most Job tests start from: two
-// parameters, args referring to one, and env of its own.
-func sweepExperiment() *experimentWrapper {
-	return makeExperiment("resnet").
-		Values("lr", "0.1", "0.01").
-		Values("batch_size", "32", "64").
-		Args("--lr=$(CRUCIBLE_PARAM_LR)", "--out=/logs").
-		Env("EPOCHS", "3", "LOG_DIR", "/logs/$(CRUCIBLE_TRIAL)")
+// makeExperiment returns a minimal Experiment of testNamespace.
+func makeExperiment(name string) *builder.ExperimentWrapper {
+	return builder.MakeExperiment(name, testNamespace).UID(types.UID(name + "-uid"))
 }
 
-// sweepTrial is trial 5 of sweepExperiment.
-func sweepTrial(exp *crucible.Experiment) *crucible.Trial {
-	return makeTrial(exp, jobTestTrial).Index(5).Seed(42).Param("lr", "0.01").Param("batch_size", "64").Obj()
-}
+var makeTrial = builder.MakeTrial
+
+// sweepExperiment is the Experiment most Job tests start from.
+func sweepExperiment() *builder.ExperimentWrapper { return builder.MakeSweep(testNamespace) }
+
+var sweepTrial = builder.SweepTrial
 
 func crucibleLabels() map[string]string {
 	return map[string]string{"crucible.dev/experiment": "resnet", "crucible.dev/trial": jobTestTrial}
@@ -76,7 +81,7 @@ func restrictedPod() *corev1.PodSecurityContext {
 func sweepTrainer() corev1.Container {
 	return corev1.Container{
 		Name:                     "trainer",
-		Image:                    testImage,
+		Image:                    builder.Image,
 		Command:                  []string{"python", "train.py"},
 		Args:                     []string{"--lr=$(CRUCIBLE_PARAM_LR)", "--out=/logs"},
 		Env:                      sweepEnv(),
@@ -355,9 +360,9 @@ func TestNewJobForTrial(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := NewJob(tc.exp, tc.trial(tc.exp))
+			got := New(tc.exp, tc.trial(tc.exp))
 			if diff := cmp.Diff(tc.want(), got); diff != "" {
-				t.Errorf("NewJob() mismatch (-want +got):\n%s", diff)
+				t.Errorf("New() mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -377,7 +382,7 @@ func TestNewJobForTrialPinnedEnvWins(t *testing.T) {
 		},
 	}}}}
 	exp := sweepExperiment().PodTemplate(tmpl).Obj()
-	job := NewJob(exp, sweepTrial(exp))
+	job := New(exp, sweepTrial(exp))
 
 	effective := map[string]string{}
 	count := map[string]int{}
@@ -417,8 +422,8 @@ func TestNewJobForTrialIsPure(t *testing.T) {
 	trial := sweepTrial(exp)
 	expBefore, trialBefore := exp.DeepCopy(), trial.DeepCopy()
 
-	first := NewJob(exp, trial)
-	second := NewJob(exp, trial)
+	first := New(exp, trial)
+	second := New(exp, trial)
 	if diff := cmp.Diff(first, second); diff != "" {
 		t.Errorf("NewJob is not deterministic (-first +second):\n%s", diff)
 	}
@@ -437,7 +442,7 @@ func TestNewJobForTrialIsPure(t *testing.T) {
 	if diff := cmp.Diff(trialBefore, trial); diff != "" {
 		t.Errorf("the Job shares memory with the Trial (-before +after scribbling on the Job):\n%s", diff)
 	}
-	if diff := cmp.Diff(second, NewJob(exp, trial)); diff != "" {
+	if diff := cmp.Diff(second, New(exp, trial)); diff != "" {
 		t.Errorf("two Jobs share memory (-before +after scribbling on the other):\n%s", diff)
 	}
 }
@@ -557,7 +562,7 @@ func TestNewJobForTrialArtifacts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			exp := sweepExperiment().Obj()
 			exp.Spec.Artifacts = &tc.artifacts
-			job := NewJob(exp, sweepTrial(exp))
+			job := New(exp, sweepTrial(exp))
 			c := job.Spec.Template.Spec.Containers[0]
 			wantEnv := append(append(append([]corev1.EnvVar(nil), base...), tc.wantEnv...), own...)
 			if diff := cmp.Diff(wantEnv, c.Env); diff != "" {
