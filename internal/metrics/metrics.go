@@ -54,10 +54,13 @@ const (
 	// ReasonNonNumeric means a metric's value is not a JSON number: it is a
 	// string, a boolean, null, an object or an array.
 	ReasonNonNumeric Reason = "NonNumeric"
-	// ReasonNonFinite means a metric's value is NaN, Infinity or -Infinity
-	// (bare tokens that Python's json.dumps writes but that are not JSON), or
-	// a number too large for a float64.
+	// ReasonNonFinite means a metric's value is NaN, Infinity or -Infinity:
+	// bare tokens that Python's json.dumps writes but that are not JSON.
 	ReasonNonFinite Reason = "NonFinite"
+	// ReasonOutOfRange means a metric's value is a JSON number too large for
+	// a float64, such as 1e400: it has no nearest float64 but infinity. A
+	// number too small, such as 1e-400, is not an error: it rounds to 0.
+	ReasonOutOfRange Reason = "OutOfRange"
 	// ReasonBadName means a metric name is empty, longer than MaxNameLength,
 	// or appears more than once.
 	ReasonBadName Reason = "BadName"
@@ -91,6 +94,13 @@ type Metrics map[string]string
 // numbers, with optional whitespace around it. It records each value as a
 // canonical decimal string (see the package documentation). An empty object
 // yields an empty, non-nil Metrics.
+//
+// Parse accepts every number JSON allows, in any spelling (-0, 1E+2,
+// 1.7e308), and reads it as the nearest float64, as encoding/json and
+// Python's json.loads do: a number below the smallest float64, such as
+// 1e-400, is recorded as "0". A number too large for a float64, such as
+// 1e400, has no nearest float64 but infinity, so Parse refuses it with
+// ReasonOutOfRange.
 //
 // Any error Parse returns is an *Error. When several things are wrong, Parse
 // reports the first of: a message that is too large or empty; a syntax error
@@ -191,17 +201,18 @@ func (m Metrics) add(name string, value json.RawMessage) *Error {
 	}
 
 	// A JSON number is always valid Go float syntax, so the only error
-	// ParseFloat can return here is ErrRange, for an overflow. An underflow
-	// rounds to zero without error.
+	// ParseFloat can return here is ErrRange, for an overflow; it never
+	// returns NaN, nor an infinity without that error. An underflow rounds to
+	// zero without error.
 	v, err := strconv.ParseFloat(string(value), 64)
-	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+	if err != nil {
 		literal := string(value)
 		if len(literal) > maxNumberExcerpt {
 			literal = literal[:maxNumberExcerpt] + "..."
 		}
-		return errorf(ReasonNonFinite,
-			"metric %s is %s, which is too large for a 64-bit float; metrics must be finite numbers",
-			quoteName(name), literal)
+		return errorf(ReasonOutOfRange,
+			"metric %s is %s, which is too large for a 64-bit float, whose largest magnitude is %g",
+			quoteName(name), literal, math.MaxFloat64)
 	}
 	m[name] = format(v)
 	return nil
@@ -226,6 +237,9 @@ func format(v float64) string {
 // members reports whether it is an object.
 func members(text string, visit func(name string, value json.RawMessage, end int64) bool) (bool, error) {
 	dec := json.NewDecoder(strings.NewReader(text))
+	// Without UseNumber, Token reads a top-level number as a float64 and
+	// fails on one out of its range, such as 1e700, which is valid JSON.
+	dec.UseNumber()
 	token, err := dec.Token()
 	if err != nil {
 		return false, err

@@ -270,20 +270,44 @@ func TestParse(t *testing.T) {
 		{
 			name:     "overflow",
 			message:  `{"big": 1e999}`,
-			reason:   ReasonNonFinite,
-			contains: []string{`metric "big" is 1e999, which is too large for a 64-bit float`},
+			reason:   ReasonOutOfRange,
+			contains: []string{`metric "big" is 1e999, which is too large for a 64-bit float, whose largest magnitude is 1.7976931348623157e+308`},
 		},
 		{
 			name:     "negative overflow",
-			message:  `{"big": -1.5E400}`,
-			reason:   ReasonNonFinite,
-			contains: []string{`metric "big" is -1.5E400`},
+			message:  `{"acc": 0.9, "big": -1e700}`,
+			reason:   ReasonOutOfRange,
+			contains: []string{`metric "big" is -1e700, which is too large for a 64-bit float`},
+		},
+		{
+			name:     "overflow in upper-case exponent notation",
+			message:  `{"big": -1.5E+400}`,
+			reason:   ReasonOutOfRange,
+			contains: []string{`metric "big" is -1.5E+400`},
+		},
+		{
+			name:     "just past the largest float64",
+			message:  `{"big": 1.7976931348623159e308}`,
+			reason:   ReasonOutOfRange,
+			contains: []string{`metric "big" is 1.7976931348623159e308, which is too large`},
 		},
 		{
 			name:     "long overflowing literal is cut",
 			message:  `{"big": 1` + strings.Repeat("0", 400) + `}`,
-			reason:   ReasonNonFinite,
+			reason:   ReasonOutOfRange,
 			contains: []string{`metric "big" is 1000`, `..., which`},
+		},
+		{
+			name:     "bare overflowing number",
+			message:  "1e700\n",
+			reason:   ReasonNotObject,
+			contains: []string{"a JSON number", `read "1e700"`},
+		},
+		{
+			name:     "bare negative overflowing number",
+			message:  "-1e700",
+			reason:   ReasonNotObject,
+			contains: []string{"a JSON number", `read "-1e700"`},
 		},
 		{
 			name:     "duplicate name",
@@ -408,6 +432,16 @@ func TestParseCanonicalDecimal(t *testing.T) {
 		{"0.1000000000000000055511151231257827", "0.1"},
 		{"4.9e-324", "5e-324"},
 		{"1.7976931348623157e308", "1.7976931348623157e+308"},
+		{"-1.7976931348623157e308", "-1.7976931348623157e+308"},
+		{"1.7e308", "1.7e+308"},
+		{"1E+2", "100"},
+		{"1e+2", "100"},
+		{"1E-2", "0.01"},
+		// Below the smallest float64, a number rounds to zero.
+		{"1e-400", "0"},
+		{"-1e-400", "0"},
+		{"2e-324", "0"},
+		{"1e-1000001", "0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.literal, func(t *testing.T) {
@@ -529,7 +563,7 @@ func TestExcerpt(t *testing.T) {
 
 var reasons = map[Reason]bool{
 	ReasonEmpty: true, ReasonTooLarge: true, ReasonNotJSON: true, ReasonNotObject: true,
-	ReasonNonNumeric: true, ReasonNonFinite: true, ReasonBadName: true, ReasonTooMany: true,
+	ReasonNonNumeric: true, ReasonNonFinite: true, ReasonOutOfRange: true, ReasonBadName: true, ReasonTooMany: true,
 }
 
 func FuzzParse(f *testing.F) {
@@ -542,6 +576,10 @@ func FuzzParse(f *testing.F) {
 		`{"a": 1e999}`, `{"a": 1e-999}`, `{"a": 1, "a": 2}`, `{"": 1}`,
 		`{"a": "s"}`, `{"a": true}`, `{"a": null}`, `{"a": [1]}`, `{"a": {}}`,
 		`{"a": 1} {"b": 2}`, `{"a": 1`, object(MaxMetrics + 1),
+		// A top-level number out of float64 range once made the Decoder fail,
+		// so Parse said NotJSON about valid JSON.
+		"1e700", "-1e700", `{"a": -1e700}`,
+		`{"a": 1.7976931348623157e308, "b": -0, "c": 1E+2, "d": 4.9e-324, "e": 1e-400}`,
 	} {
 		f.Add(seed)
 	}
@@ -563,7 +601,7 @@ func FuzzParse(f *testing.F) {
 			if perr.Reason == ReasonNotJSON && json.Valid([]byte(text)) {
 				t.Errorf("Parse(%q) says NotJSON, but encoding/json finds it valid", message)
 			}
-			if (perr.Reason == ReasonNotObject || perr.Reason == ReasonNonNumeric) && !json.Valid([]byte(text)) {
+			if (perr.Reason == ReasonNotObject || perr.Reason == ReasonNonNumeric || perr.Reason == ReasonOutOfRange) && !json.Valid([]byte(text)) {
 				t.Errorf("Parse(%q) Reason = %q, but encoding/json finds it invalid", message, perr.Reason)
 			}
 			return

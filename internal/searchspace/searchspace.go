@@ -79,18 +79,18 @@ type dimension interface {
 // values, int or float; listed values are unique and at most 256 bytes; int
 // ranges have min <= max and step >= 1; float ranges have steps >= 2,
 // decimal bounds with min < max, and min > 0 on a Log scale; the seeds are in
-// range; and the space has at most crucible.MaxTrials trials. It also refuses
-// a float range whose values cannot be told apart at 12 significant digits,
-// whose trials would be indistinguishable. Errors name the parameter at
-// fault.
+// range; and the space has at most crucible.MaxTrials trials. It refuses a
+// float bound a float64 cannot hold, too large or non-zero but too close to
+// zero (such as 1e-1000001, which strconv reads as 0). It also refuses a float
+// range whose neighbouring values are less than 1.01e-11 of their magnitude
+// apart: they might round alike at 12 significant digits, and their trials
+// would be indistinguishable. Errors name the parameter at fault.
 //
 // New applies the CRD's defaults to zero fields: an int step of 0 is 1, an
 // empty scale is Linear, 0 replicas is 1, an empty algorithm is Grid.
 //
-// New costs O(parameters + values listed): no trial is computed. The one
-// exception is a float range so narrow for its steps that its values come
-// within about 1e-9 of each other, relative to the bounds; New then computes
-// its values one by one to check that they are distinct.
+// New costs O(parameters + values listed): no trial, and no float value
+// past the first two, is computed.
 func New(spec *crucible.ExperimentSpec) (*Space, error) {
 	if spec == nil {
 		return nil, errors.New("the Experiment has no spec")
@@ -142,7 +142,8 @@ func New(spec *crucible.ExperimentSpec) (*Space, error) {
 	if s.trials > crucible.MaxTrials {
 		return nil, fmt.Errorf("the search space has more than %d trials (grid points times seeds.replicas); split the sweep or coarsen the grid", crucible.MaxTrials)
 	}
-	// Only now is every dimension known to be small enough to walk.
+	// After the size, so that a range both too fine and too large is
+	// reported as too large.
 	for i, d := range s.dims {
 		if f, ok := d.(*floatDimension); ok {
 			if err := f.checkDistinct(); err != nil {
