@@ -34,7 +34,7 @@ say "Installing the CRDs and the admission policies"
 "${KUBECTL[@]}" apply --server-side --force-conflicts -f "$ROOT/config/crd/bases" >/dev/null
 "${KUBECTL[@]}" apply --server-side --force-conflicts -k "$ROOT/config/policy" >/dev/null
 "${KUBECTL[@]}" wait --for condition=Established --timeout=60s crd/experiments.crucible.dev crd/trials.crucible.dev >/dev/null
-echo "experiments.crucible.dev, trials.crucible.dev, ValidatingAdmissionPolicies crucible-experiment-pins and crucible-trial-record"
+echo "experiments.crucible.dev, trials.crucible.dev, ValidatingAdmissionPolicies $("${KUBECTL[@]}" get validatingadmissionpolicies -o name | grep crucible- | sed 's|.*/||' | paste -sd, - | sed 's/,/, /g')"
 
 say "Starting the operator (log: $LOG)"
 mkdir -p "$CLUSTER_DIR"

@@ -74,9 +74,16 @@ func Install(ctx context.Context, c client.Client) error {
 	if err != nil {
 		return err
 	}
-	files = append(files,
-		filepath.Join(root, "config", "policy", "experiment-pins.yaml"),
-		filepath.Join(root, "config", "policy", "trial-record.yaml"))
+	// Every policy of config/policy, as make install applies them.
+	policies, err := filepath.Glob(filepath.Join(root, "config", "policy", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range policies {
+		if filepath.Base(f) != "kustomization.yaml" {
+			files = append(files, f)
+		}
+	}
 	var crds []string
 	for _, f := range files {
 		objs, err := readObjects(f)
