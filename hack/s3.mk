@@ -16,6 +16,15 @@
 # second `make s3-assets` runs no command at all.
 #
 # No `$(LOCALBIN):` rule is defined here on purpose; recipes run `mkdir -p`.
+#
+#   make dev-s3        start a local S3 store for the dev cluster (no-op if it is
+#                      up), create its bucket, print the Secret and spec.artifacts
+#   make dev-s3-down   stop it and delete all its state
+#
+# The store is the same versitygw, on 127.0.0.1:$(DEV_S3_PORT), its data under
+# $(CLUSTER_DIR)/s3 (see hack/dev-s3.sh). Only stdout carries the Secret:
+#
+#   make -s dev-s3 | kubectl apply -n <namespace> -f -
 
 S3_MK_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 
@@ -41,7 +50,28 @@ endef
 
 _versitygw_pin_hint = run: cd hack/versitygw && go get -tool github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION) && go mod tidy
 
-.PHONY: s3-assets clean-s3-assets
+# The local store of make dev-s3. CLUSTER_DIR comes from hack/cluster.mk when
+# it is included; the same default otherwise.
+CLUSTER_DIR ?= $(abspath $(S3_MK_DIR)/..)/.cluster
+DEV_S3_DIR ?= $(CLUSTER_DIR)/s3
+DEV_S3_PORT ?= 9000
+DEV_S3_BUCKET ?= crucible-artifacts
+DEV_S3_REGION ?= us-east-1
+DEV_S3_SECRET ?= crucible-dev-s3
+
+_dev_s3_env = LOCALBIN="$(LOCALBIN)" CLUSTER_DIR="$(CLUSTER_DIR)" DEV_S3_DIR="$(DEV_S3_DIR)" \
+  DEV_S3_PORT="$(DEV_S3_PORT)" DEV_S3_BUCKET="$(DEV_S3_BUCKET)" DEV_S3_REGION="$(DEV_S3_REGION)" \
+  DEV_S3_SECRET="$(DEV_S3_SECRET)"
+
+.PHONY: s3-assets clean-s3-assets dev-s3 dev-s3-down
+
+## dev-s3: start a local S3 store for the dev cluster (no-op if it is up); prints its Secret and spec.artifacts.
+dev-s3: $(LOCALBIN)/versitygw
+	@$(_dev_s3_env) $(S3_MK_DIR)/dev-s3.sh up
+
+## dev-s3-down: stop the local S3 store and delete all its state.
+dev-s3-down:
+	@$(_dev_s3_env) $(S3_MK_DIR)/dev-s3.sh down
 
 ## s3-assets: build versitygw (the S3 server of the artifact-store tests) into $(LOCALBIN).
 s3-assets: $(LOCALBIN)/versitygw

@@ -172,6 +172,11 @@ options:
 componentsPatches:
 # Client-side limits: with the defaults (20 QPS for the controller manager) the
 # Job controller finishes only a few Jobs a second.
+# No leader election: there is one of each, and kwokctl does not restart a
+# component that exits. With it on, a loaded machine that delays one lease
+# renewal past its 10 s deadline makes both exit ("leaderelection lost"; seen
+# here mid-run of the e2e suite), and the cluster then has no Job controller,
+# scheduler or namespace controller.
 - name: kube-controller-manager
   extraArgs:
   - key: kube-api-qps
@@ -180,12 +185,16 @@ componentsPatches:
     value: "$API_BURST"
   - key: concurrent-job-syncs
     value: "$JOB_SYNCS"
+  - key: leader-elect
+    value: "false"
 - name: kube-scheduler
   extraArgs:
   - key: kube-api-qps
     value: "$API_QPS"
   - key: kube-api-burst
     value: "$API_BURST"
+  - key: leader-elect
+    value: "false"
 ---
 # kwok plays 4 Pod Stages at once by default, for all nodes together: a
 # thousand Pods that start together then end seconds late. Real kubelets

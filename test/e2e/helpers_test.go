@@ -27,6 +27,13 @@ const (
 	// outcomeAnnotation makes a trial pod fail, be OOM-killed, report
 	// malformed metrics or hang; it succeeds when absent.
 	outcomeAnnotation = "crucible.dev/e2e-outcome"
+	// messageAnnotation is the trainer's termination message, copied as
+	// is; without an outcome it selects the Stage that reports it
+	// (trainer-message.yaml).
+	messageAnnotation = "crucible.dev/e2e-message"
+	// exitCodeAnnotation is the exit code that goes with messageAnnotation;
+	// 0 when absent.
+	exitCodeAnnotation = "crucible.dev/e2e-exit-code"
 
 	// baseSeed is the seed the simulated trainer's loss is lowest at.
 	baseSeed = 1234
