@@ -338,7 +338,9 @@ type ArtifactRetention struct {
 
 	// onDeletion is Delete (deleting the Experiment deletes all its
 	// artifacts first; the Experiment stays, with a condition, until that
-	// succeeded) or Retain.
+	// succeeded, or until the operator's --artifact-deletion-timeout has
+	// passed since the deletion: then it goes and the artifacts are left in
+	// the store, with a Warning event) or Retain.
 	// +optional
 	// +kubebuilder:default=Delete
 	OnDeletion DeletionPolicy `json:"onDeletion,omitempty"`
@@ -595,7 +597,10 @@ const (
 	// ExperimentSucceeded means every trial ended and failures stayed within
 	// maxFailedTrials.
 	ExperimentSucceeded ExperimentPhase = "Succeeded"
-	// ExperimentFailed means more than maxFailedTrials trials failed.
+	// ExperimentFailed means more than maxFailedTrials trials failed, or
+	// the search space or the trials' Job cannot be run. Every failure has
+	// the same shape: conditions Failed=True and Succeeded=False with the
+	// same reason, and completionTime once no trial runs.
 	ExperimentFailed ExperimentPhase = "Failed"
 	// ExperimentSuspended means spec.suspend is set; no new trials start.
 	ExperimentSuspended ExperimentPhase = "Suspended"
@@ -612,15 +617,30 @@ const (
 	ReasonTrialsRemaining = "TrialsRemaining"
 
 	// ExperimentFailedCondition surfaces when more than maxFailedTrials
-	// trials failed, or the search space cannot be run.
+	// trials failed, or the search space or the trials' Job cannot be run.
+	// When it is True, Succeeded is False with the same reason.
 	ExperimentFailedCondition = "Failed"
 	// ReasonMaxFailedTrialsExceeded: more trials failed than allowed.
 	ReasonMaxFailedTrialsExceeded = "MaxFailedTrialsExceeded"
 	// ReasonInvalidSearchSpace: the search space cannot be enumerated (an
 	// object written before validation existed, or a name collision).
 	ReasonInvalidSearchSpace = "InvalidSearchSpace"
+	// ReasonInvalidTemplate: the API server refused a server-side dry run
+	// of the first trial's Job (an invalid Pod template, or one an
+	// admission policy forbids); the message has its words. No Trial was
+	// created.
+	ReasonInvalidTemplate = "InvalidTemplate"
 	// ReasonWithinFailureBudget: failures are within maxFailedTrials.
 	ReasonWithinFailureBudget = "WithinFailureBudget"
+
+	// ExperimentTemplateValidCondition surfaces once the first trial's Job
+	// was dry-run on the API server, before any Trial is created: once per
+	// generation, so a restarted operator does not repeat it. Its
+	// observedGeneration is the generation checked.
+	ExperimentTemplateValidCondition = "TemplateValid"
+	// ReasonDryRunAccepted: the API server accepted the dry run.
+	ReasonDryRunAccepted = "DryRunAccepted"
+	// ReasonInvalidTemplate (above) when it refused it.
 
 	// ExperimentSuspendedCondition surfaces while spec.suspend is set.
 	ExperimentSuspendedCondition = "Suspended"
@@ -640,15 +660,24 @@ const (
 	// ReasonWaitingForTTL: artifacts are deleted once their TTL passed.
 	ReasonWaitingForTTL = "WaitingForTTL"
 	// ReasonStoreError: the artifact store could not be reached, or refused
-	// a request; collection is retried with backoff.
+	// a request; collection is retried with backoff (for a deleted
+	// Experiment, until ReasonArtifactsAbandoned).
 	ReasonStoreError = "StoreError"
 	// ReasonDeletingArtifacts: the Experiment is being deleted and its
 	// artifacts are deleted first.
 	ReasonDeletingArtifacts = "DeletingArtifacts"
+	// ReasonArtifactsAbandoned: the Experiment is being deleted, and its
+	// artifacts could still not be deleted when the operator's
+	// --artifact-deletion-timeout had passed since the deletion (the
+	// credentials Secret, the bucket or the permission to delete is gone):
+	// they are left in the store and the Experiment goes.
+	ReasonArtifactsAbandoned = "ArtifactsAbandoned"
 )
 
 // ArtifactsFinalizer holds a deleted Experiment until its artifacts are
-// deleted from the store (retention.artifacts.onDeletion: Delete).
+// deleted from the store (retention.artifacts.onDeletion: Delete), or
+// until the operator's --artifact-deletion-timeout has passed since the
+// deletion.
 const ArtifactsFinalizer = "crucible.dev/artifacts"
 
 // TrialCounts counts an Experiment's trials.
@@ -708,7 +737,7 @@ type ExperimentStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Succeeded, Failed, Suspended, Collected.
+	// conditions: Succeeded, Failed, Suspended, Collected, TemplateValid.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -133,7 +133,12 @@ var _ = AfterEach(func() {
 func startManager() {
 	GinkgoHelper()
 	Expect(manager).To(BeNil(), "the operator is already running")
-	m, err := framework.StartManager(kubeconfig, managerLog)
+	m, err := framework.StartManager(kubeconfig, managerLog,
+		// The s3 stores of the specs run on loopback, over plain HTTP
+		// (test/s3server); a deleted Experiment whose store refuses goes
+		// after ArtifactDeletionTimeout.
+		"--artifact-endpoints=127.0.0.1", "--artifact-allow-insecure",
+		"--artifact-deletion-timeout="+ArtifactDeletionTimeout.String())
 	Expect(err).NotTo(HaveOccurred())
 	manager = m
 	logMark("started the operator, pid %d", m.Pid())

@@ -41,13 +41,21 @@ import (
 // ControllerName names the controller in logs, metrics and events.
 const ControllerName = "experiment"
 
-// Event reasons, emitted on transitions only.
+// Event reasons, emitted on transitions only, once the status that records
+// them is written.
 const (
 	EventStarted   = "Started"
 	EventSucceeded = "Succeeded"
 	EventFailed    = "Failed"
 	EventSuspended = "Suspended"
 	EventResumed   = "Resumed"
+	// EventStoreError: Collected turned False with reason StoreError, the
+	// artifact store refusing retention or a deleted Experiment's
+	// artifacts. Not repeated on the retries that fail the same way.
+	EventStoreError = "StoreError"
+	// EventArtifactsAbandoned: a deleted Experiment goes without its
+	// artifacts, left in the store after the artifact deletion timeout.
+	EventArtifactsAbandoned = "ArtifactsAbandoned"
 )
 
 // maxParallelCreates bounds the creates in flight of one pass: of its
@@ -64,10 +72,15 @@ type Reconciler struct {
 	workers  int
 	// stores opens s3 artifact stores; store.None unless WithStores.
 	stores store.Opener
+	// deletionTimeout is how long after its deletion an Experiment's
+	// artifacts are tried to be deleted before it goes without.
+	deletionTimeout time.Duration
 	// expected is the created Trials the cache has not shown yet.
 	expected *expectations
 	// writes holds back status writes that only move counts.
 	writes *statusWrites
+	// spaces is the search space of each running Experiment.
+	spaces *spaceCache
 }
 
 // Option configures a Reconciler.
@@ -90,10 +103,22 @@ func WithStores(o store.Opener) Option {
 	}
 }
 
+// WithArtifactDeletionTimeout sets how long after an Experiment was deleted
+// its artifacts are tried to be deleted before the Experiment goes without
+// them. Zero or less leaves DefaultArtifactDeletionTimeout.
+func WithArtifactDeletionTimeout(d time.Duration) Option {
+	return func(r *Reconciler) {
+		if d > 0 {
+			r.deletionTimeout = d
+		}
+	}
+}
+
 // NewReconciler returns an Experiment reconciler.
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
 	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
-		expected: newExpectations(), writes: newStatusWrites()}
+		deletionTimeout: DefaultArtifactDeletionTimeout,
+		expected:        newExpectations(), writes: newStatusWrites(), spaces: newSpaceCache()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -107,7 +132,6 @@ func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Optio
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // SetupWithManager registers the reconciler with mgr. The indexes of package
 // index must be registered first.
@@ -160,7 +184,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	exp := &crucible.Experiment{}
 	if err := r.client.Get(ctx, req.NamespacedName, exp); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.writes.forget(req.NamespacedName)
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -168,6 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	ctx = ctrl.LoggerInto(ctx, log)
 	if !exp.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(exp, crucible.ArtifactsFinalizer) {
 		// Trials, Jobs and Pods go by garbage collection of their owner.
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 
@@ -183,7 +208,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 	}()
 	if !exp.DeletionTimestamp.IsZero() {
-		r.expected.forget(exp.UID)
+		r.expected.forget(req.NamespacedName)
+		r.spaces.forget(req.NamespacedName)
 		wait, err := r.finalize(ctx, exp, metav1.NewTime(r.clock.Now()))
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
@@ -194,11 +220,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	return ctrl.Result{RequeueAfter: wait}, err
 }
 
+// forget drops what this process remembers of an Experiment that is gone,
+// or going without a pass of its own: nothing of it grows with the
+// Experiments deleted.
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.writes.forget(key)
+	r.expected.forget(key)
+	r.spaces.forget(key)
+}
+
 // reconcile runs the phases of one pass on exp, which it changes in memory
 // only; Reconcile writes the status once at the end. It returns how long to
 // wait before the next pass that no event brings.
 func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (time.Duration, error) {
 	now := metav1.NewTime(r.clock.Now())
+	key := client.ObjectKeyFromObject(exp)
 
 	digest, err := specdigest.Compute(&exp.Spec)
 	if err != nil {
@@ -206,48 +242,62 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 	}
 	exp.Status.SpecDigest = digest
 
-	space, err := searchspace.New(&exp.Spec)
-	if err != nil {
-		setInvalidCondition(exp, err, now)
-		setPhase(exp)
-		return 0, nil // terminal: retrying cannot help
-	}
-
-	var trials crucible.TrialList
-	if err := r.client.List(ctx, &trials, client.InNamespace(exp.Namespace),
-		client.MatchingFields{index.TrialOwnerKey: string(exp.UID)}, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, fmt.Errorf("listing Trials: %w", err)
-	}
 	if exp.Status.CompletionTime != nil {
 		// The Experiment ended with no trial running: its record is final,
 		// and retention may delete Trials without changing it.
-		r.expected.forget(exp.UID)
-		return r.retain(ctx, exp, trials.Items, now)
+		r.expected.forget(key)
+		r.spaces.forget(key)
+		trials, err := r.trials(ctx, exp)
+		if err != nil {
+			return 0, err
+		}
+		return r.retain(ctx, exp, trials, now)
 	}
-	obs := observe(trials.Items, space.Len(), exp.Spec.Objective.Goal)
-	if unseen := r.expected.merge(exp.UID, &obs, now.Time); unseen > 0 {
+
+	space, err := r.spaces.get(exp)
+	if err != nil {
+		// Terminal: retrying cannot help.
+		setFailedFor(exp, crucible.ReasonInvalidSearchSpace, err.Error(), now)
+		setStatus(exp, 0, observation{}, now)
+		return 0, nil
+	}
+	trials, err := r.trials(ctx, exp)
+	if err != nil {
+		return 0, err
+	}
+	obs := observe(trials, space.Len(), exp.Spec.Objective.Goal)
+	if unseen := r.expected.merge(key, exp.UID, &obs, now.Time); unseen > 0 {
 		ctrl.LoggerFrom(ctx).V(2).Info("the cache does not show all created trials yet", "unseen", unseen)
 	}
 
-	// Decide the failure budget before creating: a spent budget means no
-	// new trials.
+	// Decide the failure budget, then the template, before creating: a
+	// failed Experiment starts no new trials.
 	setFailedCondition(exp, obs, now)
-	createErr := r.createTrials(ctx, exp, space, &obs, digest)
-	if errors.Is(createErr, errNameCollision) {
-		setInvalidCondition(exp, createErr, now)
-		createErr = nil
+	startErr := r.checkTemplate(ctx, exp, space, &obs, now)
+	if startErr == nil {
+		startErr = r.createTrials(ctx, exp, space, &obs, digest)
+	}
+	if errors.Is(startErr, errNameCollision) {
+		setFailedFor(exp, crucible.ReasonInvalidSearchSpace, startErr.Error(), now)
+		startErr = nil
 	}
 
-	setCounts(&exp.Status, space.Len(), obs)
-	setBestTrial(&exp.Status, obs)
-	setSucceededCondition(exp, space.Len(), obs, now)
-	setSuspendedCondition(exp, now)
-	setPhase(exp)
-	setTimes(&exp.Status, now)
-	if createErr != nil || exp.Status.CompletionTime == nil {
-		return 0, createErr
+	setStatus(exp, space.Len(), obs, now)
+	if startErr != nil || exp.Status.CompletionTime == nil {
+		return 0, startErr
 	}
-	return r.retain(ctx, exp, trials.Items, now)
+	return r.retain(ctx, exp, trials, now)
+}
+
+// trials lists the Experiment's Trials from the cache, by the owner index.
+// They belong to the cache: read only.
+func (r *Reconciler) trials(ctx context.Context, exp *crucible.Experiment) ([]crucible.Trial, error) {
+	var trials crucible.TrialList
+	if err := r.client.List(ctx, &trials, client.InNamespace(exp.Namespace),
+		client.MatchingFields{index.TrialOwnerKey: string(exp.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing Trials: %w", err)
+	}
+	return trials.Items, nil
 }
 
 // createTrials creates the lowest-index missing Trials while fewer than
@@ -296,7 +346,7 @@ func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment,
 	workqueue.ParallelizeUntil(ctx, min(maxParallelCreates, len(fresh)), len(fresh), func(i int) {
 		r.createJob(ctx, exp, fresh[i])
 	})
-	r.expected.expect(exp.UID, done, r.clock.Now())
+	r.expected.expect(client.ObjectKeyFromObject(exp), exp.UID, done, r.clock.Now())
 	created := int32(len(done))
 	obs.created += created
 	obs.active += created
@@ -393,6 +443,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, exp *crucible.Expe
 	}
 	r.writes.wrote(key, now)
 	r.emitEvents(before, exp)
+	r.emitCollectedEvents(before, exp)
 	return 0, nil
 }
 
@@ -425,5 +476,26 @@ func (r *Reconciler) emitEvents(before, exp *crucible.Experiment) {
 		if before.Status.Phase == crucible.ExperimentSuspended {
 			r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventResumed, "Resume", "resumed")
 		}
+	}
+}
+
+// emitCollectedEvents announces a Collected condition that turned False for
+// a store that refuses, or for artifacts given up on: once, when the
+// status that records it was written, not on every retry that fails the
+// same way.
+func (r *Reconciler) emitCollectedEvents(before, exp *crucible.Experiment) {
+	now := meta.FindStatusCondition(exp.Status.Conditions, crucible.ExperimentCollectedCondition)
+	if now == nil || now.Status != metav1.ConditionFalse {
+		return
+	}
+	if was := meta.FindStatusCondition(before.Status.Conditions, crucible.ExperimentCollectedCondition); was != nil &&
+		was.Status == now.Status && was.Reason == now.Reason {
+		return
+	}
+	switch now.Reason {
+	case crucible.ReasonStoreError:
+		r.recorder.Eventf(exp, nil, corev1.EventTypeWarning, EventStoreError, "DeleteArtifacts", "%s", now.Message)
+	case crucible.ReasonArtifactsAbandoned:
+		r.recorder.Eventf(exp, nil, corev1.EventTypeWarning, EventArtifactsAbandoned, "DeleteArtifacts", "%s", now.Message)
 	}
 }

@@ -14,22 +14,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
-	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/naming"
 	"github.com/crucible-dev/crucible/internal/specdigest"
@@ -78,24 +73,15 @@ func stored(exp *crucible.Experiment) *crucible.Experiment {
 	return exp
 }
 
-func ctrlScheme(t *testing.T) *runtime.Scheme {
-	t.Helper()
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := crucible.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // hooks let a test change what the reconciler's client does. A nil hook
 // passes the call through.
 type hooks struct {
 	// create returns an error to fail a create with, or nil to let it
 	// through.
 	create func(obj client.Object) error
+	// dryRun returns an error to fail a dry-run create with, as the API
+	// server refusing it, or nil to accept it.
+	dryRun func(obj client.Object) error
 	// get, when it returns handled, answers a Get in place of the store.
 	get func(key client.ObjectKey, obj client.Object) (handled bool, err error)
 	// list edits what a List returns, as a lagging cache would.
@@ -111,7 +97,8 @@ type ctrlFixture struct {
 	clock    *clocktesting.FakeClock
 
 	mu             sync.Mutex
-	creates        int // Create calls, failed ones included
+	creates        int // Create calls, failed ones included, dry runs not
+	dryRuns        int // dry-run Create calls
 	statusPatches  int // Status().Patch calls
 	otherWrites    int // every other write
 	createdIndices []int64
@@ -120,18 +107,7 @@ type ctrlFixture struct {
 
 func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 	t.Helper()
-	b := fake.NewClientBuilder().
-		WithScheme(ctrlScheme(t)).
-		WithStatusSubresource(&crucible.Experiment{}, &crucible.Trial{}).
-		WithObjects(objs...)
-	indexed := map[string]client.Object{index.TrialOwnerKey: &crucible.Trial{}, index.PodTrialKey: &corev1.Pod{}}
-	for key, fn := range index.Funcs() {
-		obj, ok := indexed[key]
-		if !ok {
-			t.Fatalf("index %q: the test does not know which kind it indexes; add it to newCtrlFixture", key)
-		}
-		b = b.WithIndex(obj, key, fn)
-	}
+	b := builder.NewClientBuilder(objs...)
 	f := &ctrlFixture{
 		store:    b.Build(),
 		recorder: events.NewFakeRecorder(32),
@@ -161,6 +137,17 @@ func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 			return nil
 		},
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if slices.Contains((&client.CreateOptions{}).ApplyOptions(opts).DryRun, metav1.DryRunAll) {
+				f.mu.Lock()
+				f.dryRuns++
+				f.mu.Unlock()
+				if h.dryRun != nil {
+					if err := h.dryRun(obj); err != nil {
+						return err
+					}
+				}
+				return c.Create(ctx, obj, opts...)
+			}
 			f.mu.Lock()
 			f.creates++
 			if tr, ok := obj.(*crucible.Trial); ok {
@@ -365,6 +352,7 @@ func TestReconcileSweep(t *testing.T) {
 		Conditions: []metav1.Condition{
 			{Type: crucible.ExperimentFailedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonWithinFailureBudget,
 				Message: "0 of at most 0 trials failed", ObservedGeneration: 1},
+			templateAccepted(1),
 			{Type: crucible.ExperimentSucceededCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonTrialsRemaining,
 				Message: "0 of 12 trials ended, 4 active", ObservedGeneration: 1},
 			{Type: crucible.ExperimentSuspendedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonNotSuspended,
@@ -680,6 +668,7 @@ func TestReconcileFailureBudget(t *testing.T) {
 	wantConds := []metav1.Condition{
 		{Type: crucible.ExperimentFailedCondition, Status: metav1.ConditionTrue, Reason: crucible.ReasonMaxFailedTrialsExceeded,
 			Message: msg, ObservedGeneration: 1},
+		templateAccepted(1),
 		{Type: crucible.ExperimentSucceededCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonMaxFailedTrialsExceeded,
 			Message: "the Experiment failed: " + msg, ObservedGeneration: 1},
 		{Type: crucible.ExperimentSuspendedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonNotSuspended,

@@ -116,17 +116,61 @@ func setFailedCondition(exp *crucible.Experiment, obs observation, now metav1.Ti
 	meta.SetStatusCondition(&status.Conditions, cond)
 }
 
-// setInvalidCondition marks an Experiment whose search space cannot be run
-// as Failed.
-func setInvalidCondition(exp *crucible.Experiment, err error, now metav1.Time) {
+// setFailedFor marks the Experiment Failed for a reason other than its
+// failure budget: its search space or its trials' Job cannot be run.
+// Failed is final: an Experiment that has ended, failed or succeeded, keeps
+// its outcome. setSucceededCondition then gives Succeeded the same reason.
+func setFailedFor(exp *crucible.Experiment, reason, message string, now metav1.Time) {
+	if isTerminal(&exp.Status) {
+		return
+	}
 	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
 		Type:               crucible.ExperimentFailedCondition,
 		Status:             metav1.ConditionTrue,
-		Reason:             crucible.ReasonInvalidSearchSpace,
-		Message:            truncate(err.Error()),
+		Reason:             reason,
+		Message:            truncate(message),
 		ObservedGeneration: exp.Generation,
 		LastTransitionTime: now,
 	})
+}
+
+// setTemplateCondition records the dry run of the first trial's Job, for
+// this generation.
+func setTemplateCondition(exp *crucible.Experiment, status metav1.ConditionStatus, reason, message string, now metav1.Time) {
+	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
+		Type:               crucible.ExperimentTemplateValidCondition,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(message),
+		ObservedGeneration: exp.Generation,
+		LastTransitionTime: now,
+	})
+}
+
+// setCollected sets the Collected condition.
+func setCollected(exp *crucible.Experiment, status metav1.ConditionStatus, reason, message string, now metav1.Time) {
+	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
+		Type:               crucible.ExperimentCollectedCondition,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(message),
+		ObservedGeneration: exp.Generation,
+		LastTransitionTime: now,
+	})
+}
+
+// setStatus recomputes what a pass computes from the Trials it saw, once
+// Failed is decided: counts, best trial, the other conditions, phase and
+// times. Every way an Experiment fails ends in the same shape: phase
+// Failed, Failed True, Succeeded False with Failed's reason, and
+// completionTime once no trial is active.
+func setStatus(exp *crucible.Experiment, total int64, obs observation, now metav1.Time) {
+	setCounts(&exp.Status, total, obs)
+	setBestTrial(&exp.Status, obs)
+	setSucceededCondition(exp, total, obs, now)
+	setSuspendedCondition(exp, now)
+	setPhase(exp)
+	setTimes(&exp.Status, now)
 }
 
 // setSucceededCondition sets Succeeded to True once every trial of the

@@ -587,18 +587,55 @@ func TestSetFailedCondition(t *testing.T) {
 	}
 }
 
-func TestSetInvalidCondition(t *testing.T) {
-	exp := statusExperiment(0, failedCond(metav1.ConditionFalse, crucible.ReasonWithinFailureBudget, "0 of at most 0 trials failed", 3))
-	setInvalidCondition(exp, fmt.Errorf("parameter %q: %s", "lr", strings.Repeat("x", 1000)), statusT1)
-	if len(exp.Status.Conditions) != 1 {
-		t.Fatalf("conditions = %+v; want one", exp.Status.Conditions)
+func TestSetFailedFor(t *testing.T) {
+	long := fmt.Sprintf("parameter %q: %s", "lr", strings.Repeat("x", 1000))
+	cut := long[:maxMessageLength-3] + "..."
+	within := failedCond(metav1.ConditionFalse, crucible.ReasonWithinFailureBudget, "0 of at most 0 trials failed", 3)
+	exceeded := failedCond(metav1.ConditionTrue, crucible.ReasonMaxFailedTrialsExceeded, "2 trials failed", 2)
+	ended := succeededCond(metav1.ConditionTrue, crucible.ReasonAllTrialsEnded, "all 4 trials ended", 2)
+	cases := []struct {
+		name        string
+		exp         *crucible.Experiment
+		reason      string
+		message     string
+		want        []metav1.Condition
+		wantChanged bool
+	}{
+		{
+			name:   "an invalid search space, its message cut",
+			exp:    statusExperiment(0, within),
+			reason: crucible.ReasonInvalidSearchSpace, message: long,
+			want:        []metav1.Condition{failedCond(metav1.ConditionTrue, crucible.ReasonInvalidSearchSpace, cut, 3)},
+			wantChanged: true,
+		},
+		{
+			name:   "an invalid template, before any condition",
+			exp:    statusExperiment(0),
+			reason: crucible.ReasonInvalidTemplate, message: `Job.batch "e-1" is invalid`,
+			want:        []metav1.Condition{failedCond(metav1.ConditionTrue, crucible.ReasonInvalidTemplate, `Job.batch "e-1" is invalid`, 3)},
+			wantChanged: true,
+		},
+		{
+			name:   "Failed is final: its first reason stays",
+			exp:    statusExperiment(0, exceeded),
+			reason: crucible.ReasonInvalidSearchSpace, message: "trial name collision",
+			want: []metav1.Condition{exceeded},
+		},
+		{
+			name:   "Succeeded is final",
+			exp:    statusExperiment(0, within, ended),
+			reason: crucible.ReasonInvalidSearchSpace, message: "trial name collision",
+			want: []metav1.Condition{within, ended},
+		},
 	}
-	c := exp.Status.Conditions[0]
-	if c.Type != crucible.ExperimentFailedCondition || c.Status != metav1.ConditionTrue || c.Reason != crucible.ReasonInvalidSearchSpace || c.ObservedGeneration != 3 {
-		t.Errorf("condition = %+v; want Failed True InvalidSearchSpace at generation 3", c)
-	}
-	if len(c.Message) > maxMessageLength || !strings.HasPrefix(c.Message, `parameter "lr": xxx`) || !strings.HasSuffix(c.Message, "...") {
-		t.Errorf("message (%d bytes) = %q; want the error cut to %d bytes", len(c.Message), c.Message, maxMessageLength)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			setFailedFor(tc.exp, tc.reason, tc.message, statusT1)
+			if diff := cmp.Diff(tc.want, tc.exp.Status.Conditions, ignoreLTT); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+			checkLTT(t, tc.exp.Status.Conditions, crucible.ExperimentFailedCondition, tc.wantChanged)
+		})
 	}
 }
 
