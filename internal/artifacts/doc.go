@@ -30,24 +30,45 @@
 // them: '"' and '\' as \" and \\; U+0008, U+0009, U+000A, U+000C and U+000D
 // as \b, \t, \n, \f and \r; the other characters below U+0020 as \u00xx
 // (lowercase hex); every other character as itself in UTF-8, '/' and
-// non-ASCII included. (A byte that is not valid UTF-8, which no S3 key has,
-// is written as U+FFFD.) This is what Python's
+// non-ASCII included. This is what Python's
 //
 //	json.dumps([key, size, etag], separators=(",", ":"), ensure_ascii=False)
 //
-// and JavaScript's JSON.stringify([key, size, etag]) write. Sort the objects,
-// not the lines: escaping and the closing quote reorder them ("a!" sorts
-// before "a" as a line, after it as a key). In Python:
+// and JavaScript's JSON.stringify([key, size, etag]) write. A byte that is
+// not part of valid UTF-8 (S3 requires UTF-8 keys, but not every store
+// checks) is written as \udcxx, xx its lowercase hex: the lone surrogate
+// U+DC00+byte that Python's "surrogateescape" error handler decodes it to,
+// written as JSON.stringify writes a lone surrogate. Valid UTF-8 is never
+// written so, hence keys that differ only in such bytes have different
+// lines, and a valid key's line is as above. Sort the objects, not the
+// lines: escaping and the closing quote reorder them ("a!" sorts before "a"
+// as a line, after it as a key). In Python, with keys as bytes
+// (key.encode() of a str key):
+//
+//	import hashlib, json, re
+//
+//	def line(key, size, etag):
+//	    s = json.dumps([key.decode("utf-8", "surrogateescape"), size, etag],
+//	                   separators=(",", ":"), ensure_ascii=False)
+//	    return re.sub("[\udc80-\udcff]", lambda m: "\\u%x" % ord(m[0]), s) + "\n"
 //
 //	objs = sorted((o.key, o.size, o.etag.strip('"')) for o in objects)
-//	data = "".join(json.dumps(list(o), separators=(",", ":"), ensure_ascii=False) + "\n"
-//	               for o in objs)
+//	data = "".join(line(*o) for o in objs)
 //	digest = "sha256:" + hashlib.sha256(data.encode()).hexdigest()
 //
-// (Python orders strings by code point, which is the order of their UTF-8
-// bytes.)
-//
 // The format is frozen: a manifest is recorded when a trial ends and checked
-// later, perhaps by another version of the operator. TestManifestGolden
-// guards it.
+// later, perhaps by another version of the operator. TestManifestGolden and
+// TestManifestGoldenInvalidUTF8 guard it with digests this recipe computed.
+//
+// # Listing
+//
+// S3's ListObjectsV2 returns keys in ascending byte order, the manifest's,
+// so Store.Manifest hashes each page as it comes and holds one page at a
+// time; a store that lists a key out of that order is refused, with an
+// error, rather than summarised wrongly. DeletePrefix deletes each batch of
+// 1000 keys as it is listed. Every call ends within Limits.Timeout,
+// Manifest stops past Limits.MaxObjects objects with ErrTooManyObjects, and
+// a response longer than a page can be is refused, so that a slow, endless
+// or hostile store costs the operator one worker for that long and tens of
+// MiB of memory at most.
 package artifacts

@@ -58,6 +58,38 @@ func TestManifestGolden(t *testing.T) {
 	}
 }
 
+// TestManifestGoldenInvalidUTF8 pins the lines of keys that are not UTF-8.
+// The hex was computed by the Python recipe of the package documentation.
+func TestManifestGoldenInvalidUTF8(t *testing.T) {
+	objs := []Object{
+		{Key: "a\xff", Size: 1, ETag: "e"},
+		{Key: "a\xfe/\xe6\xa8", Size: 2, ETag: "f"},         // a truncated 模
+		{Key: "\xed\xa0\x80 surrogate", Size: 3, ETag: "g"}, // an encoded surrogate
+		{Key: "a\uFFFD", Size: 4, ETag: "h"},                // a real U+FFFD
+		{Key: `a\udcff`, Size: 5, ETag: "i"},                // the escape, as text
+		{Key: "\xc3\xa9\xc3", Size: 6, ETag: "j"},           // é, then a lone lead byte
+	}
+	const want = "sha256:b389c11598f61c85afc66681f488eb22b9fc7e6c5f5c05b0220158db141cf25c"
+	if got := NewManifest(objs).Digest; got != want {
+		t.Errorf("NewManifest(%q).Digest = %s; want %s", keys(objs), got, want)
+	}
+}
+
+// TestManifestDistinguishesInvalidUTF8: keys that differ only in bytes
+// that are not UTF-8, or in such a byte and what it was once written as,
+// have different digests.
+func TestManifestDistinguishesInvalidUTF8(t *testing.T) {
+	ks := []string{"a\xff", "a\xfe", "a\uFFFD", `a\udcff`, "a\xff\xfe", "a\xfe\xff", "a\xc3", "a\xc3\xa9"}
+	seen := map[string]string{}
+	for _, k := range ks {
+		d := NewManifest([]Object{{Key: k, Size: 1, ETag: "e"}}).Digest
+		if other, ok := seen[d]; ok {
+			t.Errorf("keys %q and %q have the same digest %s", other, k, d)
+		}
+		seen[d] = k
+	}
+}
+
 func TestManifestSingleObject(t *testing.T) {
 	// The example of the package documentation.
 	got := NewManifest([]Object{{Key: "model/weights.bin", Size: 1048576, ETag: "9e107d9d372bb6826bd81d3542a419d6"}})
@@ -192,7 +224,11 @@ func TestAppendJSONString(t *testing.T) {
 		{in: "<>&", want: `"<>&"`},
 		{in: "\u2028\u2029", want: "\"\u2028\u2029\""},
 		{in: "é模型😀", want: `"é模型😀"`},
-		{in: "bad\xffbyte", want: "\"bad\uFFFDbyte\""},
+		// Bytes that are not UTF-8, each as the lone surrogate U+DC00+byte.
+		{in: "bad\xffbyte", want: `"bad\udcffbyte"`},
+		{in: "\xed\xa0\x80", want: `"\udced\udca0\udc80"`}, // a surrogate, which UTF-8 does not encode
+		{in: "é\xc3", want: `"é\udcc3"`},                   // a lead byte without its continuation
+		{in: "\uFFFD", want: "\"\uFFFD\""},                 // U+FFFD itself is valid
 	}
 	for _, tc := range cases {
 		if got := string(appendJSONString(nil, tc.in)); got != tc.want {

@@ -1,11 +1,17 @@
 package artifacts
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"net"
-	"slices"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,21 +20,61 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
-// Store is an artifact store: the operator lists what a trial wrote and
-// deletes what retention does not keep.
+// Store is an artifact store: the operator records the manifest of what a
+// trial wrote and deletes what retention does not keep. Each call ends
+// within the store's Limits.Timeout, and holds one page of the listing at a
+// time, whatever the store answers.
 type Store interface {
-	// List returns every object whose key starts with prefix, at any depth,
-	// with Keys relative to prefix, in the store's order. Pass a prefix that
-	// ends in "/" (TrialPrefix, ExperimentPrefix), or "ns/e/a" also lists
-	// "ns/e/ab/...".
-	List(ctx context.Context, prefix string) ([]Object, error)
+	// Manifest returns the manifest of every object whose key starts with
+	// prefix, at any depth, with keys relative to prefix. Pass a prefix
+	// that ends in "/" (TrialPrefix), or "ns/e/a" also lists "ns/e/ab/...".
+	// It computes the digest as the listing comes, and fails if the store
+	// lists keys out of ascending byte order, which S3 guarantees, or, with
+	// an error wrapping ErrTooManyObjects, past Limits.MaxObjects objects.
+	Manifest(ctx context.Context, prefix string) (Manifest, error)
 
-	// DeletePrefix deletes every object under prefix and returns how many
-	// objects and bytes it deleted, on an error too. It is idempotent:
-	// deleting an empty or already-deleted prefix deletes nothing and
-	// returns 0, 0, nil. It refuses the empty prefix, which is the whole
-	// bucket.
+	// DeletePrefix deletes every object under prefix, each batch as it is
+	// listed, and returns how many objects and bytes it deleted, on an
+	// error too. It is idempotent: deleting an empty or already-deleted
+	// prefix deletes nothing and returns 0, 0, nil. A prefix with more
+	// objects than one call deletes within Limits.Timeout is deleted over
+	// several calls. It refuses the empty prefix, which is the whole bucket.
 	DeletePrefix(ctx context.Context, prefix string) (objects, bytes int64, err error)
+}
+
+// ErrTooManyObjects is wrapped by Store.Manifest's error under a prefix with
+// more than Limits.MaxObjects objects.
+var ErrTooManyObjects = errors.New("too many objects")
+
+// Limits bound what one Store call may cost the operator.
+type Limits struct {
+	// Timeout bounds each call, its retries included; DefaultTimeout if
+	// zero or less.
+	Timeout time.Duration
+	// MaxObjects is the most objects Manifest summarises; DefaultMaxObjects
+	// if zero or less.
+	MaxObjects int64
+}
+
+const (
+	// DefaultTimeout is Limits.Timeout's default. versitygw on loopback
+	// lists 10,000 objects in 0.6 s and deletes them in 1.5 s, so a listing
+	// of DefaultMaxObjects takes some 6 s, and a call deletes some 200,000
+	// objects (a larger experiment is deleted over several calls).
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxObjects is Limits.MaxObjects's default: 100 pages.
+	DefaultMaxObjects = 100_000
+)
+
+// withDefaults is l with its zero fields set to their defaults.
+func (l Limits) withDefaults() Limits {
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.MaxObjects <= 0 {
+		l.MaxObjects = DefaultMaxObjects
+	}
+	return l
 }
 
 // S3Config is how to reach an S3-compatible store.
@@ -60,12 +106,27 @@ const (
 
 	// maxDeleteBatch is the most keys one S3 DeleteObjects request may name.
 	maxDeleteBatch = 1000
+
+	// maxResponseBytes and maxResponseElements bound each response, as
+	// minio-go decodes a page of a listing whole: an endless page would
+	// otherwise take memory until the timeout. A page of 1000 objects is at
+	// most about 3.5 MB (keys of 1024 bytes, percent-encoded to at most
+	// 3072, and some 350 bytes of date, ETag, size and storage class each)
+	// and 14,000 elements (Contents, Key, LastModified, ETag, Size,
+	// StorageClass, two checksum fields, Owner with ID and DisplayName,
+	// RestoreStatus with two fields; S3 sends 8 of them without
+	// fetch-owner and optional attributes). Elements are counted as
+	// minio-go decodes each Contents into a 592-byte ObjectInfo however
+	// short: 8 MiB of <Contents/> would take 450 MB; 24 Ki of them peak at
+	// 44 MiB of heap (TestManifestHeapIsBoundedOnAnEndlessPage).
+	maxResponseBytes    = 8 << 20
+	maxResponseElements = 24 << 10
 )
 
 // NewS3Store returns a Store over cfg.Bucket: path-style requests signed
-// with cfg's static credentials, each tried at most s3MaxRetries times. It
-// checks cfg but does not connect.
-func NewS3Store(cfg S3Config) (Store, error) {
+// with cfg's static credentials, each tried at most s3MaxRetries times, each
+// call bounded by limits. It checks cfg but does not connect.
+func NewS3Store(cfg S3Config, limits Limits) (Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -77,7 +138,7 @@ func NewS3Store(cfg S3Config) (Store, error) {
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 		Secure:       !cfg.Insecure,
-		Transport:    transport,
+		Transport:    limitedBodies{transport},
 		Region:       cfg.Region,
 		BucketLookup: minio.BucketLookupPath,
 		MaxRetries:   s3MaxRetries,
@@ -85,7 +146,7 @@ func NewS3Store(cfg S3Config) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("artifact store %s: %w", cfg.Endpoint, err)
 	}
-	return &s3Store{client: client, bucket: cfg.Bucket}, nil
+	return &s3Store{client: client, bucket: cfg.Bucket, limits: limits.withDefaults()}, nil
 }
 
 // validate says what is wrong with cfg, if anything.
@@ -110,70 +171,100 @@ func (cfg S3Config) validate() error {
 type s3Store struct {
 	client *minio.Client
 	bucket string
+	limits Limits
 }
 
-// List implements Store.
-func (s *s3Store) List(ctx context.Context, prefix string) ([]Object, error) {
-	objs, err := s.list(ctx, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("list objects under %s: %w", S3URI(s.bucket, prefix), err)
+// Manifest implements Store.
+func (s *s3Store) Manifest(ctx context.Context, prefix string) (Manifest, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	w := newManifestWriter()
+	var last string
+	for o, err := range s.list(ctx, prefix) {
+		switch {
+		case err != nil: // the listing's
+		case w.m.Objects == s.limits.MaxObjects:
+			err = fmt.Errorf("%w: more than %d", ErrTooManyObjects, s.limits.MaxObjects)
+		case w.m.Objects > 0 && o.Key <= last:
+			err = fmt.Errorf("the store listed %q after %q, out of the ascending byte order S3 lists keys in", o.Key, last)
+		}
+		if err != nil {
+			return Manifest{}, fmt.Errorf("list objects under %s: %w", S3URI(s.bucket, prefix), err)
+		}
+		last = o.Key
+		o.Key = strings.TrimPrefix(o.Key, prefix)
+		w.add(o)
 	}
-	for i := range objs {
-		objs[i].Key = strings.TrimPrefix(objs[i].Key, prefix)
-	}
-	return objs, nil
+	return w.manifest(), nil
 }
 
-// DeletePrefix implements Store. It lists prefix, then deletes what it
-// listed with RemoveObjects, one DeleteObjects request per 1000 objects. It
-// goes on past objects that could not be deleted, and returns the first such
-// error, but stops at a batch of which none could be (the store is likely
-// unreachable). On a versioned bucket it deletes the current versions only:
-// S3 keeps the others, under delete markers.
+// DeletePrefix implements Store. It deletes each batch of 1000 listed
+// objects with RemoveObjects, in one DeleteObjects request, before it lists
+// more. It goes on past objects that could not be deleted, and returns the
+// first such error, but stops at a batch of which none could be (the store
+// is likely unreachable). On a versioned bucket it deletes the current
+// versions only: S3 keeps the others, under delete markers.
 func (s *s3Store) DeletePrefix(ctx context.Context, prefix string) (objects, bytes int64, err error) {
 	where := S3URI(s.bucket, prefix)
 	if prefix == "" {
 		return 0, 0, fmt.Errorf("delete objects under %s: empty prefix, which is the whole bucket", where)
 	}
-	objs, err := s.list(ctx, prefix)
-	if err != nil {
-		return 0, 0, fmt.Errorf("delete objects under %s: list: %w", where, err)
-	}
-	var firstErr error
-	for batch := range slices.Chunk(objs, maxDeleteBatch) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	var deleteErr, listErr error
+	batch := make([]Object, 0, maxDeleteBatch)
+	// deleteBatch deletes batch and says whether to go on.
+	deleteBatch := func() bool {
 		n, b, err := s.deleteBatch(ctx, batch)
-		objects += n
-		bytes += b
-		if err != nil && firstErr == nil {
-			firstErr = err
+		objects, bytes, batch = objects+n, bytes+b, batch[:0]
+		deleteErr = cmp.Or(deleteErr, err)
+		return err == nil || n > 0
+	}
+	for o, err := range s.list(ctx, prefix) {
+		if err != nil {
+			listErr = fmt.Errorf("list: %w", err)
+			break
 		}
-		if err != nil && n == 0 {
+		if batch = append(batch, o); len(batch) == maxDeleteBatch && !deleteBatch() {
 			break
 		}
 	}
-	if firstErr != nil {
-		return objects, bytes, fmt.Errorf("delete objects under %s: %w", where, firstErr)
+	if len(batch) > 0 && listErr == nil {
+		deleteBatch()
+	}
+	if err := errors.Join(deleteErr, listErr); err != nil {
+		return objects, bytes, fmt.Errorf("delete objects under %s: %w", where, err)
 	}
 	return objects, bytes, nil
 }
 
-// list returns the objects under prefix, with full keys.
-func (s *s3Store) list(ctx context.Context, prefix string) ([]Object, error) {
-	fetchOwner := false
-	opts := minio.ListObjectsOptions{Prefix: prefix, Recursive: true, FetchOwner: &fetchOwner}
-	var objs []Object
-	for info := range s.client.ListObjectsIter(ctx, s.bucket, opts) {
-		if info.Err != nil {
-			return nil, info.Err
+// withTimeout bounds ctx by the store's timeout, with a cause that says so.
+func (s *s3Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, s.limits.Timeout,
+		fmt.Errorf("not done within the operator's %v timeout: %w", s.limits.Timeout, context.DeadlineExceeded))
+}
+
+// list yields the objects under prefix, with full keys, in the store's
+// order, one page at a time; on an error it yields the error and ends.
+func (s *s3Store) list(ctx context.Context, prefix string) iter.Seq2[Object, error] {
+	return func(yield func(Object, error) bool) {
+		fetchOwner := false
+		opts := minio.ListObjectsOptions{Prefix: prefix, Recursive: true, FetchOwner: &fetchOwner}
+		for info := range s.client.ListObjectsIter(ctx, s.bucket, opts) {
+			if info.Err != nil {
+				yield(Object{}, describe(ctx, info.Err))
+				return
+			}
+			if !yield(Object{Key: info.Key, Size: info.Size, ETag: info.ETag}, nil) {
+				return
+			}
 		}
-		objs = append(objs, Object{Key: info.Key, Size: info.Size, ETag: info.ETag})
+		// minio-go ends the listing without an error if ctx ends between two
+		// pages: do not take what came before for the whole listing.
+		if ctx.Err() != nil {
+			yield(Object{}, context.Cause(ctx))
+		}
 	}
-	// minio-go ends the listing without an error if ctx ends between two
-	// pages: do not take what came before for the whole listing.
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return objs, nil
 }
 
 // deleteBatch deletes batch (full keys, at most maxDeleteBatch objects) with
@@ -190,8 +281,10 @@ func (s *s3Store) deleteBatch(ctx context.Context, batch []Object) (objects, byt
 	// blocks until they are.
 	failed := make(map[string]bool)
 	for e := range s.client.RemoveObjects(ctx, s.bucket, keys, minio.RemoveObjectsOptions{}) {
-		if err == nil {
-			err = fmt.Errorf("delete %s: %w", S3URI(s.bucket, e.ObjectName), e.Err)
+		if err == nil && e.ObjectName == "" {
+			err = fmt.Errorf("delete %d objects: %w", len(batch), describe(ctx, e.Err))
+		} else if err == nil {
+			err = fmt.Errorf("delete %s: %w", S3URI(s.bucket, e.ObjectName), describe(ctx, e.Err))
 		}
 		failed[e.ObjectName] = true
 	}
@@ -205,4 +298,86 @@ func (s *s3Store) deleteBatch(ctx context.Context, batch []Object) (objects, byt
 		}
 	}
 	return objects, bytes, err
+}
+
+// describe returns err with what minio-go leaves out of its message: why
+// ctx ended, if it did (minio-go then returns ctx.Err() alone), or the S3
+// error code and HTTP status of an error response.
+func describe(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	var resp minio.ErrorResponse
+	var syntax *xml.SyntaxError
+	switch {
+	case errors.As(err, &resp):
+		return s3Error{resp}
+	case errors.As(err, &syntax), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errResponseTooLong):
+		return fmt.Errorf("reading the store's answer: %w", err)
+	}
+	return err
+}
+
+// s3Error is an S3 error response whose message has its code and HTTP
+// status: "NoSuchBucket (HTTP 404): The specified bucket does not exist."
+// minio-go's ErrorResponse has only the text, which may be empty.
+type s3Error struct{ resp minio.ErrorResponse }
+
+func (e s3Error) Unwrap() error { return e.resp }
+
+func (e s3Error) Error() string {
+	r := e.resp
+	status := "HTTP " + strconv.Itoa(r.StatusCode)
+	switch {
+	case r.Code == "" && r.Message == "":
+		return status + " " + http.StatusText(r.StatusCode)
+	case strings.HasPrefix(r.Code, strconv.Itoa(r.StatusCode)+" "): // not an S3 error: minio-go sets Code to the status line
+		if r.Message == r.Code {
+			return "HTTP " + r.Code
+		}
+		return "HTTP " + r.Code + ": " + r.Message
+	case r.StatusCode == 0: // in a 200 response (DeleteObjects), or made by minio-go
+		return r.Code + ": " + r.Error()
+	default: // r.Error() is the Message, or minio-go's text for the Code
+		return r.Code + " (" + status + "): " + r.Error()
+	}
+}
+
+// limitedBodies fails the read of a response body past maxResponseBytes
+// or maxResponseElements.
+type limitedBodies struct{ http.RoundTripper }
+
+func (t limitedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(req)
+	if err == nil {
+		resp.Body = &limitedBody{ReadCloser: resp.Body}
+	}
+	return resp, err
+}
+
+var errResponseTooLong = fmt.Errorf("the store's response is longer than %d MiB or %d XML elements",
+	maxResponseBytes>>20, maxResponseElements)
+
+type limitedBody struct {
+	io.ReadCloser
+	bytes, elements int
+	afterLT         bool // the last byte read was '<'
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		read := p[:n]
+		starts := bytes.Count(read, []byte("<")) - bytes.Count(read, []byte("</")) // an element starts with "<" but not "</"
+		if b.afterLT && read[0] == '/' {
+			starts--
+		}
+		b.afterLT = read[n-1] == '<'
+		b.bytes += n
+		b.elements += starts
+	}
+	if b.bytes > maxResponseBytes || b.elements > maxResponseElements {
+		return n, errResponseTooLong
+	}
+	return n, err
 }

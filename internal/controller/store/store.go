@@ -1,5 +1,6 @@
 // Package store opens an Experiment's artifact store for the controllers:
-// it reads the credentials Secret the Experiment names and hands back an
+// it checks that the cluster admin allows the store's endpoint, reads the
+// credentials Secret the Experiment names and hands back an
 // artifacts.Store, reusing one client per distinct store and credentials.
 package store
 
@@ -7,6 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +20,12 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
+)
+
+// The operator's flags for Options, named in the errors of Open.
+const (
+	FlagEndpoints     = "artifact-endpoints"
+	FlagAllowInsecure = "artifact-allow-insecure"
 )
 
 // Opener opens the s3 artifact store of an Experiment.
@@ -35,31 +45,64 @@ func (none) Open(context.Context, *crucible.Experiment) (artifacts.Store, error)
 	return nil, errors.New("the operator was started without an artifact store opener")
 }
 
+// Options are the cluster admin's: which stores an Experiment may name, and
+// what one call to a store may cost.
+type Options struct {
+	// Endpoints are the spec.artifacts.s3.endpoint values allowed, as
+	// patterns: "host" (any port), "host:port", "*.domain" or
+	// "*.domain:port" (any host whose name ends in ".domain"), and "*" (any
+	// host). Hosts compare without case. An endpoint without a port has
+	// port 443, or 80 with insecure. An empty list allows no endpoint: an
+	// admin names the stores the operator may send credentials to.
+	Endpoints []string
+	// AllowInsecure allows spec.artifacts.s3.insecure (plain HTTP), which
+	// sends requests, signed but readable, over the network.
+	AllowInsecure bool
+	// Limits bound each call to a store.
+	Limits artifacts.Limits
+}
+
 // maxClients bounds the clients kept; past it the cache starts over.
 const maxClients = 256
 
 // SecretOpener reads the credentials from the Secret an Experiment names,
 // on every Open, so that rotated credentials are picked up at once.
 type SecretOpener struct {
-	reader client.Reader
-	newS3  func(artifacts.S3Config) (artifacts.Store, error)
+	reader        client.Reader
+	endpoints     []pattern
+	allowInsecure bool
+	limits        artifacts.Limits
+	newS3         func(artifacts.S3Config, artifacts.Limits) (artifacts.Store, error)
 
 	mu      sync.Mutex
 	clients map[artifacts.S3Config]artifacts.Store
 }
 
-// NewSecretOpener returns an Opener that reads Secrets with reader. reader
-// should read from the API server: the operator does not cache Secrets.
-func NewSecretOpener(reader client.Reader) *SecretOpener {
-	return &SecretOpener{reader: reader, newS3: artifacts.NewS3Store, clients: map[artifacts.S3Config]artifacts.Store{}}
+// NewSecretOpener returns an Opener of the stores o allows, that reads
+// Secrets with reader. reader should read from the API server: the
+// operator does not cache Secrets. It fails on a malformed endpoint pattern.
+func NewSecretOpener(reader client.Reader, o Options) (*SecretOpener, error) {
+	endpoints := make([]pattern, 0, len(o.Endpoints))
+	for _, e := range o.Endpoints {
+		p, err := parsePattern(e)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", FlagEndpoints, err)
+		}
+		endpoints = append(endpoints, p)
+	}
+	return &SecretOpener{reader: reader, endpoints: endpoints, allowInsecure: o.AllowInsecure, limits: o.Limits,
+		newS3: artifacts.NewS3Store, clients: map[artifacts.S3Config]artifacts.Store{}}, nil
 }
 
-// Open returns the Experiment's s3 store.
+// Open returns the Experiment's s3 store, if the operator allows it.
 func (o *SecretOpener) Open(ctx context.Context, exp *crucible.Experiment) (artifacts.Store, error) {
 	if exp.Spec.Artifacts == nil || exp.Spec.Artifacts.S3 == nil {
 		return nil, ErrNoS3Store
 	}
 	s3 := exp.Spec.Artifacts.S3
+	if err := o.allow(s3); err != nil {
+		return nil, err
+	}
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: exp.Namespace, Name: s3.CredentialsSecret.Name}
 	if err := o.reader.Get(ctx, key, secret); err != nil {
@@ -86,7 +129,7 @@ func (o *SecretOpener) Open(ctx context.Context, exp *crucible.Experiment) (arti
 	if st, ok := o.clients[cfg]; ok {
 		return st, nil
 	}
-	st, err := o.newS3(cfg)
+	st, err := o.newS3(cfg, o.limits)
 	if err != nil {
 		return nil, fmt.Errorf("spec.artifacts.s3: %w", err)
 	}
@@ -95,4 +138,98 @@ func (o *SecretOpener) Open(ctx context.Context, exp *crucible.Experiment) (arti
 	}
 	o.clients[cfg] = st
 	return st, nil
+}
+
+// allow says why the operator does not open s3, if it does not.
+func (o *SecretOpener) allow(s3 *crucible.S3ArtifactStore) error {
+	if s3.Insecure && !o.allowInsecure {
+		return fmt.Errorf("spec.artifacts.s3.insecure: the operator does not reach %s over plain HTTP: a cluster admin allows it with --%s",
+			s3.Endpoint, FlagAllowInsecure)
+	}
+	host, port := splitEndpoint(s3.Endpoint, s3.Insecure)
+	for _, p := range o.endpoints {
+		if p.matches(host, port) {
+			return nil
+		}
+	}
+	if len(o.endpoints) == 0 {
+		return fmt.Errorf("spec.artifacts.s3.endpoint %s is not allowed: the operator allows no endpoint until a cluster admin lists them with --%s",
+			s3.Endpoint, FlagEndpoints)
+	}
+	return fmt.Errorf("spec.artifacts.s3.endpoint %s is not allowed: the operator's --%s allows only %s",
+		s3.Endpoint, FlagEndpoints, strings.Join(o.patterns(), ","))
+}
+
+func (o *SecretOpener) patterns() []string {
+	out := make([]string, len(o.endpoints))
+	for i, p := range o.endpoints {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// pattern is one of Options.Endpoints.
+type pattern struct {
+	host string // lowercase; "*" or "*.domain" for many
+	port string // "" for any
+}
+
+func (p pattern) matches(host, port string) bool {
+	if p.port != "" && p.port != port {
+		return false
+	}
+	switch {
+	case p.host == "*":
+		return true
+	case strings.HasPrefix(p.host, "*."):
+		return strings.HasSuffix(host, p.host[1:])
+	default:
+		return host == p.host
+	}
+}
+
+func (p pattern) String() string {
+	if p.port == "" {
+		return p.host
+	}
+	return net.JoinHostPort(p.host, p.port)
+}
+
+func parsePattern(s string) (pattern, error) {
+	if s == "" || strings.ContainsAny(s, "/?#@ ") {
+		return pattern{}, fmt.Errorf("endpoint pattern %q: want host[:port], *.domain[:port] or *", s)
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil { // no port
+		host, port = s, ""
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return pattern{}, fmt.Errorf("endpoint pattern %q: port %q is not a number from 1 to 65535", s, port)
+	}
+	if host == "*." {
+		host = "" // not "*" once normalized
+	}
+	host = normalize(host)
+	if host == "" || host != "*" && strings.Contains(strings.TrimPrefix(host, "*."), "*") {
+		return pattern{}, fmt.Errorf("endpoint pattern %q: a wildcard stands for the whole host (*) or its first labels (*.domain)", s)
+	}
+	return pattern{host: host, port: port}, nil
+}
+
+// splitEndpoint is the host and port of a host[:port] endpoint; the port
+// is 443, or 80 with insecure, when it has none.
+func splitEndpoint(endpoint string, insecure bool) (host, port string) {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		host, port = endpoint, "443"
+		if insecure {
+			port = "80"
+		}
+	}
+	return normalize(host), port
+}
+
+// normalize is host in lowercase, without IPv6 brackets or a final dot.
+func normalize(host string) string {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.ToLower(strings.TrimSuffix(host, "."))
 }

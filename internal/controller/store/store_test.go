@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +35,18 @@ func secret(name string, data map[string]string) *corev1.Secret {
 	return s
 }
 
+// allowAll allows the endpoint of experiment() in plain HTTP.
+var allowAll = Options{Endpoints: []string{"s3.example:9000"}, AllowInsecure: true}
+
+func newOpener(t *testing.T, reader client.Reader, o Options) *SecretOpener {
+	t.Helper()
+	opener, err := NewSecretOpener(reader, o)
+	if err != nil {
+		t.Fatalf("NewSecretOpener: %v", err)
+	}
+	return opener
+}
+
 func TestSecretOpener(t *testing.T) {
 	creds := map[string]string{"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
 	cases := []struct {
@@ -54,11 +67,11 @@ func TestSecretOpener(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			reader := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(tc.objs...).Build()
-			o := NewSecretOpener(reader)
+			o := newOpener(t, reader, allowAll)
 			var got []artifacts.S3Config
-			o.newS3 = func(cfg artifacts.S3Config) (artifacts.Store, error) {
+			o.newS3 = func(cfg artifacts.S3Config, l artifacts.Limits) (artifacts.Store, error) {
 				got = append(got, cfg)
-				return artifacts.NewS3Store(cfg)
+				return artifacts.NewS3Store(cfg, l)
 			}
 			st, err := o.Open(context.Background(), tc.exp)
 			if tc.wantErr != "" {
@@ -84,9 +97,9 @@ func TestSecretOpener(t *testing.T) {
 func TestSecretOpenerReadsRotatedCredentials(t *testing.T) {
 	reader := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).
 		WithObjects(secret("c", map[string]string{"AWS_ACCESS_KEY_ID": "old", "AWS_SECRET_ACCESS_KEY": "SK"})).Build()
-	o := NewSecretOpener(reader)
+	o := newOpener(t, reader, allowAll)
 	var keys []string
-	o.newS3 = func(cfg artifacts.S3Config) (artifacts.Store, error) {
+	o.newS3 = func(cfg artifacts.S3Config, _ artifacts.Limits) (artifacts.Store, error) {
 		keys = append(keys, cfg.AccessKeyID)
 		return nil, errors.New("not connected in this test")
 	}
@@ -97,5 +110,94 @@ func TestSecretOpenerReadsRotatedCredentials(t *testing.T) {
 	_, _ = o.Open(context.Background(), experiment("c"))
 	if strings.Join(keys, ",") != "old,new" {
 		t.Errorf("access keys used: %v; want old, then the rotated one", keys)
+	}
+}
+
+// TestSecretOpenerAllowsListedEndpointsOnly: the operator sends credentials
+// only to the endpoints the cluster admin listed, and only over TLS unless
+// the admin allows plain HTTP; a refused store is an error that names the
+// endpoint and the flag, before any Secret is read.
+func TestSecretOpenerAllowsListedEndpointsOnly(t *testing.T) {
+	cases := []struct {
+		name      string
+		opts      Options
+		endpoint  string
+		insecure  bool
+		wantError string // "" if allowed
+	}{
+		{name: "no list allows none", endpoint: "s3.amazonaws.com",
+			wantError: "spec.artifacts.s3.endpoint s3.amazonaws.com is not allowed: the operator allows no endpoint until a cluster admin lists them with --artifact-endpoints"},
+		{name: "host", opts: Options{Endpoints: []string{"minio.storage.svc"}}, endpoint: "minio.storage.svc:9000"},
+		{name: "host, another case, final dot", opts: Options{Endpoints: []string{"MinIO.storage.svc."}}, endpoint: "minio.STORAGE.svc"},
+		{name: "another host", opts: Options{Endpoints: []string{"minio.storage.svc", "*.amazonaws.com"}}, endpoint: "evil.example:9000",
+			wantError: "spec.artifacts.s3.endpoint evil.example:9000 is not allowed: the operator's --artifact-endpoints allows only minio.storage.svc,*.amazonaws.com"},
+		{name: "host:port", opts: Options{Endpoints: []string{"minio.storage.svc:9000"}}, endpoint: "minio.storage.svc:9000"},
+		{name: "another port", opts: Options{Endpoints: []string{"minio.storage.svc:9000"}}, endpoint: "minio.storage.svc:9001",
+			wantError: "minio.storage.svc:9001 is not allowed"},
+		{name: "default TLS port", opts: Options{Endpoints: []string{"s3.example:443"}}, endpoint: "s3.example"},
+		{name: "default HTTP port", opts: Options{Endpoints: []string{"s3.example:80"}, AllowInsecure: true}, endpoint: "s3.example", insecure: true},
+		{name: "default TLS port, not 80", opts: Options{Endpoints: []string{"s3.example:80"}}, endpoint: "s3.example",
+			wantError: "s3.example is not allowed"},
+		{name: "subdomain", opts: Options{Endpoints: []string{"*.amazonaws.com"}}, endpoint: "s3.eu-west-1.amazonaws.com"},
+		{name: "subdomain and port", opts: Options{Endpoints: []string{"*.amazonaws.com:443"}}, endpoint: "s3.amazonaws.com:443"},
+		{name: "not the domain itself", opts: Options{Endpoints: []string{"*.amazonaws.com"}}, endpoint: "amazonaws.com",
+			wantError: "amazonaws.com is not allowed"},
+		{name: "not a lookalike", opts: Options{Endpoints: []string{"*.amazonaws.com"}}, endpoint: "s3.evilamazonaws.com",
+			wantError: "s3.evilamazonaws.com is not allowed"},
+		{name: "any", opts: Options{Endpoints: []string{"*"}}, endpoint: "anything.example:1234"},
+		{name: "IPv6", opts: Options{Endpoints: []string{"[::1]:9000"}}, endpoint: "[::1]:9000"},
+		{name: "IPv6 without a port", opts: Options{Endpoints: []string{"::1"}}, endpoint: "[::1]:9000"},
+		{name: "loopback, any port", opts: Options{Endpoints: []string{"127.0.0.1"}, AllowInsecure: true}, endpoint: "127.0.0.1:41234", insecure: true},
+		{name: "plain HTTP refused", opts: Options{Endpoints: []string{"127.0.0.1"}}, endpoint: "127.0.0.1:9000", insecure: true,
+			wantError: "spec.artifacts.s3.insecure: the operator does not reach 127.0.0.1:9000 over plain HTTP: a cluster admin allows it with --artifact-allow-insecure"},
+		{name: "plain HTTP refused, even to any", opts: Options{Endpoints: []string{"*"}}, endpoint: "s3.example", insecure: true,
+			wantError: "--artifact-allow-insecure"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := experiment("c")
+			exp.Spec.Artifacts.S3.Endpoint, exp.Spec.Artifacts.S3.Insecure = tc.endpoint, tc.insecure
+			// No Secret: an allowed store fails to read it, a refused one
+			// does not try.
+			o := newOpener(t, fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).Build(), tc.opts)
+			_, err := o.Open(context.Background(), exp)
+			if err == nil {
+				t.Fatal("Open = no error; want one, for the Secret if not for the store")
+			}
+			switch allowed := strings.Contains(err.Error(), "the credentials Secret ns/c"); {
+			case tc.wantError == "" && !allowed:
+				t.Errorf("Open(%s, insecure %v) with %+v = %v; want the store allowed", tc.endpoint, tc.insecure, tc.opts, err)
+			case tc.wantError != "" && !strings.Contains(err.Error(), tc.wantError):
+				t.Errorf("Open(%s, insecure %v) with %+v = %v; want an error containing %q", tc.endpoint, tc.insecure, tc.opts, err, tc.wantError)
+			}
+		})
+	}
+}
+
+func TestNewSecretOpenerRejectsMalformedPatterns(t *testing.T) {
+	for _, p := range []string{"", "https://s3.example", "s3.example/bucket", "s3.example:0", "s3.example:http", "s3.*.example", "*.", "a*.example", "user@s3.example"} {
+		if _, err := NewSecretOpener(nil, Options{Endpoints: []string{p}}); err == nil || !strings.Contains(err.Error(), "--artifact-endpoints") {
+			t.Errorf("NewSecretOpener with the pattern %q = %v; want an error naming --artifact-endpoints", p, err)
+		}
+	}
+}
+
+func TestSecretOpenerPassesLimits(t *testing.T) {
+	reader := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).
+		WithObjects(secret("c", map[string]string{"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"})).Build()
+	want := artifacts.Limits{Timeout: 7 * time.Second, MaxObjects: 42}
+	opts := allowAll
+	opts.Limits = want
+	o := newOpener(t, reader, opts)
+	var got artifacts.Limits
+	o.newS3 = func(cfg artifacts.S3Config, l artifacts.Limits) (artifacts.Store, error) {
+		got = l
+		return artifacts.NewS3Store(cfg, l)
+	}
+	if _, err := o.Open(context.Background(), experiment("c")); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("store opened with limits %+v; want %+v", got, want)
 	}
 }

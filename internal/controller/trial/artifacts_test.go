@@ -32,9 +32,9 @@ func (f *fakeStores) Open(context.Context, *crucible.Experiment) (artifacts.Stor
 	return f, nil
 }
 
-func (f *fakeStores) List(_ context.Context, prefix string) ([]artifacts.Object, error) {
+func (f *fakeStores) Manifest(_ context.Context, prefix string) (artifacts.Manifest, error) {
 	f.listed = append(f.listed, prefix)
-	return f.objects[prefix], nil
+	return artifacts.NewManifest(f.objects[prefix]), nil
 }
 
 func (f *fakeStores) DeletePrefix(context.Context, string) (int64, int64, error) {

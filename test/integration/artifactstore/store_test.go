@@ -67,8 +67,14 @@ func newEnvWith(t *testing.T, bucket string, opts minio.MakeBucketOptions) *env 
 	return &env{srv: srv, client: client, bucket: bucket, store: newStore(t, srv, bucket, srv.Region)}
 }
 
-// newStore is a store over bucket of srv, as the operator would build it.
+// newStore is a store over bucket of srv, as the operator would build it,
+// with the default limits.
 func newStore(t *testing.T, srv *s3server.Server, bucket, region string) artifacts.Store {
+	t.Helper()
+	return newStoreWith(t, srv, bucket, region, artifacts.Limits{})
+}
+
+func newStoreWith(t *testing.T, srv *s3server.Server, bucket, region string, limits artifacts.Limits) artifacts.Store {
 	t.Helper()
 	store, err := artifacts.NewS3Store(artifacts.S3Config{
 		Endpoint:        srv.Host(),
@@ -77,7 +83,7 @@ func newStore(t *testing.T, srv *s3server.Server, bucket, region string) artifac
 		Insecure:        true,
 		AccessKeyID:     srv.AccessKey,
 		SecretAccessKey: srv.SecretKey,
-	})
+	}, limits)
 	if err != nil {
 		t.Fatalf("NewS3Store: %v", err)
 	}
@@ -143,14 +149,31 @@ func (e *env) keys(t *testing.T) []string {
 	return keys
 }
 
-// list is e.store.List, sorted by key, failing the test on an error.
-func (e *env) list(t *testing.T, prefix string) []artifacts.Object {
+// manifest is e.store.Manifest, failing the test on an error.
+func (e *env) manifest(t *testing.T, prefix string) artifacts.Manifest {
 	t.Helper()
-	objs, err := e.store.List(t.Context(), prefix)
+	m, err := e.store.Manifest(t.Context(), prefix)
 	if err != nil {
-		t.Fatalf("List(%q): %v", prefix, err)
+		t.Fatalf("Manifest(%q): %v", prefix, err)
 	}
-	sortByKey(objs)
+	return m
+}
+
+// stat is the objects under prefix as the test's own client lists them
+// and StatObject reports them, with keys relative to prefix.
+func (e *env) stat(t *testing.T, prefix string) []artifacts.Object {
+	t.Helper()
+	var objs []artifacts.Object
+	for obj := range e.client.ListObjects(t.Context(), e.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatalf("ListObjects: %v", obj.Err)
+		}
+		st, err := e.client.StatObject(t.Context(), e.bucket, obj.Key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatalf("StatObject %s: %v", obj.Key, err)
+		}
+		objs = append(objs, artifacts.Object{Key: strings.TrimPrefix(st.Key, prefix), Size: st.Size, ETag: st.ETag})
+	}
 	return objs
 }
 
@@ -169,7 +192,7 @@ func relative(objs []artifacts.Object, prefix string) []artifacts.Object {
 	return out
 }
 
-func TestList(t *testing.T) {
+func TestManifest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
@@ -184,6 +207,10 @@ func TestList(t *testing.T) {
 		"empty":                    0,
 		"模型 é/weights (1).bin":     5,
 		"with+plus&amp=eq?q#h.txt": 3,
+		// "model.bin" sorts between "model/..." and "model-2" in bytes
+		// ('-' < '.' < '/'), not as a directory walk would list them.
+		"model.bin": 6,
+		"model-2":   7,
 	} {
 		written = append(written, e.put(t, trialA+key, size))
 	}
@@ -205,27 +232,18 @@ func TestList(t *testing.T) {
 	e.put(t, artifacts.ExperimentPrefix(storePrefix, "ns", "exp")+"summary.json", 8)
 	e.put(t, artifacts.TrialPrefix(storePrefix, "ns2", "exp", "a")+"metrics.json", 9)
 
-	got := e.list(t, trialA)
+	got := e.manifest(t, trialA)
 
-	t.Run("relative keys, sizes and ETags as StatObject reports them", func(t *testing.T) {
-		var want []artifacts.Object
-		for _, o := range written {
-			stat, err := e.client.StatObject(t.Context(), e.bucket, o.Key, minio.StatObjectOptions{})
-			if err != nil {
-				t.Fatalf("StatObject %s: %v", o.Key, err)
-			}
-			want = append(want, artifacts.Object{Key: strings.TrimPrefix(stat.Key, trialA), Size: stat.Size, ETag: stat.ETag})
-		}
-		sortByKey(want)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("List(%q) mismatch (-StatObject +List):\n%s", trialA, diff)
+	t.Run("of relative keys, sizes and ETags as StatObject reports them", func(t *testing.T) {
+		if diff := cmp.Diff(artifacts.NewManifest(e.stat(t, trialA)), got); diff != "" {
+			t.Errorf("Manifest(%q) mismatch (-StatObject +Manifest):\n%s", trialA, diff)
 		}
 	})
 
-	t.Run("manifest equals the one of what was written", func(t *testing.T) {
+	t.Run("equals the one of what was written", func(t *testing.T) {
 		want := artifacts.NewManifest(relative(written, trialA))
-		if diff := cmp.Diff(want, artifacts.NewManifest(got)); diff != "" {
-			t.Errorf("manifest of List mismatch (-PutObject +List):\n%s", diff)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Manifest mismatch (-PutObject +Manifest):\n%s", diff)
 		}
 		if want.Objects != int64(len(written)) {
 			t.Errorf("manifest counts %d objects; want %d", want.Objects, len(written))
@@ -233,34 +251,32 @@ func TestList(t *testing.T) {
 	})
 
 	t.Run("experiment prefix holds both trials", func(t *testing.T) {
+		// "a.tar" sorts before "a/..." in bytes ('.' < '/'): the store must
+		// list it first, or Manifest refuses the listing.
 		exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp")
-		var keys []string
-		for _, o := range e.list(t, exp) {
-			keys = append(keys, o.Key)
+		want := artifacts.NewManifest(e.stat(t, exp))
+		if diff := cmp.Diff(want, e.manifest(t, exp)); diff != "" {
+			t.Errorf("Manifest(%q) mismatch (-StatObject +Manifest):\n%s", exp, diff)
 		}
-		for _, want := range []string{"a/model/weights.bin", "a.tar", "ab/model/weights.bin", "summary.json"} {
-			if !slices.Contains(keys, want) {
-				t.Errorf("List(%q) keys %q; want %q among them", exp, keys, want)
-			}
+		if n := int64(len(written)) + 3; want.Objects != n {
+			t.Errorf("Manifest(%q) counts %d objects; want %d", exp, want.Objects, n)
 		}
 	})
 
 	t.Run("empty prefix lists nothing", func(t *testing.T) {
 		p := artifacts.TrialPrefix(storePrefix, "ns", "exp", "never-ran")
-		objs, err := e.store.List(t.Context(), p)
-		if err != nil || len(objs) != 0 {
-			t.Errorf("List(%q) = %v, %v; want no objects, no error", p, objs, err)
+		if m, err := e.store.Manifest(t.Context(), p); err != nil || m != artifacts.NewManifest(nil) {
+			t.Errorf("Manifest(%q) = %+v, %v; want no objects, no error", p, m, err)
 		}
 	})
 
 	t.Run("store without a region asks the server for it", func(t *testing.T) {
-		objs, err := newStore(t, e.srv, e.bucket, "").List(t.Context(), trialA)
+		m, err := newStore(t, e.srv, e.bucket, "").Manifest(t.Context(), trialA)
 		if err != nil {
-			t.Fatalf("List(%q) without a region: %v", trialA, err)
+			t.Fatalf("Manifest(%q) without a region: %v", trialA, err)
 		}
-		sortByKey(objs)
-		if diff := cmp.Diff(got, objs); diff != "" {
-			t.Errorf("List(%q) without a region mismatch (-with +without):\n%s", trialA, diff)
+		if diff := cmp.Diff(got, m); diff != "" {
+			t.Errorf("Manifest(%q) without a region mismatch (-with +without):\n%s", trialA, diff)
 		}
 	})
 }
@@ -294,8 +310,8 @@ func TestDeletePrefix(t *testing.T) {
 	if diff := cmp.Diff(kept, e.keys(t)); diff != "" {
 		t.Errorf("bucket after DeletePrefix(%q) mismatch (-want +got):\n%s", trialA, diff)
 	}
-	if objs := e.list(t, trialA); len(objs) != 0 {
-		t.Errorf("List(%q) after DeletePrefix = %v; want nothing", trialA, objs)
+	if m := e.manifest(t, trialA); m.Objects != 0 {
+		t.Errorf("Manifest(%q) after DeletePrefix = %+v; want nothing", trialA, m)
 	}
 
 	t.Run("idempotent", func(t *testing.T) {
@@ -328,17 +344,18 @@ func TestPagination(t *testing.T) {
 	wantBytes := e.putMany(t, trial, n)
 	e.putMany(t, sibling, 5)
 
-	objs := e.list(t, trial)
-	if len(objs) != n {
-		t.Fatalf("List(%q) returned %d objects; want %d", trial, len(objs), n)
+	m := e.manifest(t, trial)
+	if m.Objects != n || m.Bytes != wantBytes {
+		t.Errorf("Manifest(%q) = %+v; want %d objects, %d bytes", trial, m, n, wantBytes)
 	}
-	for i, o := range objs {
-		if want := fmt.Sprintf("obj-%04d", i); o.Key != want {
-			t.Fatalf("List(%q)[%d].Key = %q; want %q", trial, i, o.Key, want)
+	if diff := cmp.Diff(artifacts.NewManifest(e.stat(t, trial)), m); diff != "" {
+		t.Errorf("Manifest(%q) mismatch (-StatObject +Manifest):\n%s", trial, diff)
+	}
+	for limit, wantErr := range map[int64]bool{n - 1: true, n: false} {
+		_, err := newStoreWith(t, e.srv, e.bucket, e.srv.Region, artifacts.Limits{MaxObjects: limit}).Manifest(t.Context(), trial)
+		if errors.Is(err, artifacts.ErrTooManyObjects) != wantErr {
+			t.Errorf("Manifest(%q) of %d objects with MaxObjects %d: %v; want ErrTooManyObjects: %v", trial, n, limit, err, wantErr)
 		}
-	}
-	if m := artifacts.NewManifest(objs); m.Objects != n || m.Bytes != wantBytes {
-		t.Errorf("manifest = %+v; want %d objects, %d bytes", m, n, wantBytes)
 	}
 
 	objects, bytes, err := e.store.DeletePrefix(t.Context(), trial)
@@ -392,11 +409,11 @@ func TestMissingBucket(t *testing.T) {
 	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
 	where := artifacts.S3URI(missing, trial)
 
-	objs, err := store.List(t.Context(), trial)
+	m, err := store.Manifest(t.Context(), trial)
 	if err == nil {
-		t.Fatalf("List on a missing bucket = %v, nil; want an error", objs)
+		t.Fatalf("Manifest on a missing bucket = %+v, nil; want an error", m)
 	}
-	checkErr(t, "List", err, where, "NoSuchBucket")
+	checkErr(t, "Manifest", err, where, "NoSuchBucket")
 
 	objects, bytes, err := store.DeletePrefix(t.Context(), trial)
 	if err == nil || objects != 0 || bytes != 0 {
@@ -413,8 +430,9 @@ func TestStoppedServer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
-	want := []artifacts.Object{e.put(t, trial+"model.bin", 64)}
-	want[0].Key = "model.bin"
+	put := e.put(t, trial+"model.bin", 64)
+	put.Key = "model.bin"
+	want := artifacts.NewManifest([]artifacts.Object{put})
 	if err := e.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -424,15 +442,16 @@ func TestStoppedServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*unreachableBound)
 	defer cancel()
 	began := time.Now()
-	objs, err := e.store.List(ctx, trial)
+	m, err := e.store.Manifest(ctx, trial)
 	took := time.Since(began)
-	t.Logf("List on a stopped server: %v in %v", err, took)
+	t.Logf("Manifest on a stopped server: %v in %v", err, took)
 	if err == nil {
-		t.Fatalf("List on a stopped server = %v, nil; want an error", objs)
+		t.Fatalf("Manifest on a stopped server = %+v, nil; want an error", m)
 	}
-	checkErr(t, "List", err, artifacts.S3URI(bucket, trial), "")
+	checkErr(t, "Manifest", err, artifacts.S3URI(bucket, trial), "")
+	checkCause(t, "Manifest", err, "connection refused")
 	if took > unreachableBound {
-		t.Errorf("List on a stopped server took %v; want at most %v", took, unreachableBound)
+		t.Errorf("Manifest on a stopped server took %v; want at most %v", took, unreachableBound)
 	}
 
 	began = time.Now()
@@ -443,6 +462,7 @@ func TestStoppedServer(t *testing.T) {
 		t.Fatalf("DeletePrefix on a stopped server = %d, %d, %v; want 0, 0 and an error", objects, bytes, err)
 	}
 	checkErr(t, "DeletePrefix", err, artifacts.S3URI(bucket, trial), "")
+	checkCause(t, "DeletePrefix", err, "connection refused")
 	if took > unreachableBound {
 		t.Errorf("DeletePrefix on a stopped server took %v; want at most %v", took, unreachableBound)
 	}
@@ -451,8 +471,8 @@ func TestStoppedServer(t *testing.T) {
 	if err := e.srv.Restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, e.list(t, trial)); diff != "" {
-		t.Errorf("List after Restart mismatch (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, e.manifest(t, trial)); diff != "" {
+		t.Errorf("Manifest after Restart mismatch (-want +got):\n%s", diff)
 	}
 	objects, bytes, err = e.store.DeletePrefix(t.Context(), trial)
 	if err != nil || objects != 1 || bytes != 64 {
@@ -476,7 +496,7 @@ func TestNewS3StoreRejectsBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good
 			tc.mutate(&cfg)
-			if _, err := artifacts.NewS3Store(cfg); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			if _, err := artifacts.NewS3Store(cfg, artifacts.Limits{}); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("NewS3Store(%+v) = %v; want an error containing %q", cfg, err, tc.wantErr)
 			}
 		})
@@ -484,7 +504,7 @@ func TestNewS3StoreRejectsBadConfig(t *testing.T) {
 }
 
 // checkErr checks that err says where it failed and, if code is not empty,
-// wraps an S3 error with that code.
+// wraps an S3 error with that code and says so.
 func checkErr(t *testing.T, op string, err error, where, code string) {
 	t.Helper()
 	if !strings.Contains(err.Error(), where) {
@@ -493,8 +513,17 @@ func checkErr(t *testing.T, op string, err error, where, code string) {
 	if code == "" {
 		return
 	}
+	checkCause(t, op, err, code)
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) || resp.Code != code {
 		t.Errorf("%s error %q does not wrap an S3 %s error", op, err, code)
+	}
+}
+
+// checkCause checks that err's message says why it failed.
+func checkCause(t *testing.T, op string, err error, cause string) {
+	t.Helper()
+	if !strings.Contains(err.Error(), cause) {
+		t.Errorf("%s error %q does not say %q", op, err, cause)
 	}
 }
