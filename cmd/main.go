@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -18,7 +20,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/controller"
+	"github.com/crucible-dev/crucible/internal/controller/experiment"
+	"github.com/crucible-dev/crucible/internal/controller/store"
 )
 
 var scheme = runtime.NewScheme()
@@ -39,6 +44,11 @@ type options struct {
 	kubeAPIQPS           float64
 	kubeAPIBurst         int
 	leaderElectionNSName string
+	artifactDeletion     time.Duration
+	artifactEndpoints    []string
+	artifactInsecure     bool
+	artifactTimeout      time.Duration
+	artifactMaxObjects   int64
 }
 
 func main() {
@@ -53,6 +63,22 @@ func main() {
 	flag.IntVar(&o.trialWorkers, "trial-workers", 32, "Trials reconciled at once.")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the API server; a negative value turns client rate limiting off.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
+	flag.Func(store.FlagEndpoints, "Comma-separated s3 endpoints Experiments may name: host (any port), host:port, "+
+		"*.domain[:port] (its subdomains), or * (any). None when unset.", func(s string) error {
+		for e := range strings.SplitSeq(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				o.artifactEndpoints = append(o.artifactEndpoints, e)
+			}
+		}
+		return nil
+	})
+	flag.BoolVar(&o.artifactInsecure, store.FlagAllowInsecure, false, "Allow s3 stores over plain HTTP (spec.artifacts.s3.insecure).")
+	flag.DurationVar(&o.artifactTimeout, "artifact-store-timeout", artifacts.DefaultTimeout,
+		"Bound on each call to an artifact store (one trial's listing, one deletion), retries included.")
+	flag.Int64Var(&o.artifactMaxObjects, "artifact-max-objects-per-trial", artifacts.DefaultMaxObjects,
+		"Most objects a trial's artifact manifest counts; a trial with more fails.")
+	flag.DurationVar(&o.artifactDeletion, "artifact-deletion-timeout", experiment.DefaultArtifactDeletionTimeout,
+		"How long after an Experiment was deleted its artifacts are tried to be deleted; past it the Experiment goes and they are left in the store.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -90,6 +116,13 @@ func run(ctx context.Context, o options) error {
 	if err := controller.Setup(ctx, mgr, controller.Options{
 		ExperimentWorkers: o.experimentWorkers,
 		TrialWorkers:      o.trialWorkers,
+
+		ArtifactDeletionTimeout: o.artifactDeletion,
+
+		ArtifactEndpoints:          o.artifactEndpoints,
+		ArtifactAllowInsecure:      o.artifactInsecure,
+		ArtifactStoreTimeout:       o.artifactTimeout,
+		ArtifactMaxObjectsPerTrial: o.artifactMaxObjects,
 	}); err != nil {
 		return err
 	}

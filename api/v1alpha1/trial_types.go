@@ -119,10 +119,22 @@ const (
 	// failed sidecar, a Pod deleted); the message has the details.
 	ReasonPodFailed = "PodFailed"
 	// ReasonJobMissing: the Trial's Job disappeared before the run ended.
+	// The trial is not run again: a second Job could run the point twice.
 	ReasonJobMissing = "JobMissing"
+	// ReasonJobRejected: the API server refused to create the Trial's Job
+	// (an invalid or forbidden Pod template); the message has its words.
+	ReasonJobRejected = "JobRejected"
+	// ReasonArtifactsTooMany: the run wrote more objects than the operator
+	// lists for one trial (its --artifact-max-objects-per-trial flag).
+	ReasonArtifactsTooMany = "ArtifactsTooMany"
 	// ReasonArtifactsMissing: the run exited 0 but wrote no artifact, and
 	// the Experiment's artifacts are required.
 	ReasonArtifactsMissing = "ArtifactsMissing"
+
+	// ReasonFailedCreate: while Pending, the Job controller cannot create
+	// the trial's Pod (a ResourceQuota, Pod Security admission); the
+	// message has the Job controller's words.
+	ReasonFailedCreate = "FailedCreate"
 
 	// TrialArtifactsRecordedCondition surfaces when the run ended but what
 	// it wrote could not be listed yet (reason StoreError, the message says
@@ -174,8 +186,9 @@ type TrialStatus struct {
 
 	// reason is why the run failed, CamelCase: MetricsMissing,
 	// MetricsMalformed, ExitCode, OOMKilled, DeadlineExceeded, PodFailed,
-	// JobMissing, ArtifactsMissing; or, while Pending, why the Pod cannot
-	// start: Unschedulable, Suspended, or the container's waiting reason.
+	// JobMissing, JobRejected, ArtifactsMissing, ArtifactsTooMany; or, while
+	// Pending, why the Pod cannot start: Unschedulable, Suspended,
+	// FailedCreate, or the container's waiting reason.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Reason string `json:"reason,omitempty"`
@@ -189,6 +202,15 @@ type TrialStatus struct {
 	// what it had written when it ended.
 	// +optional
 	Artifacts *TrialArtifacts `json:"artifacts,omitempty"`
+
+	// attempts is how many times the trainer was started. A Pod evicted or
+	// preempted (condition DisruptionTarget) is replaced by its Job with the
+	// same seed and does not count as a failure; every start counts here.
+	// Recorded with the phase, so it costs no status write of its own but
+	// on a disruption.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempts int32 `json:"attempts,omitempty"`
 }
 
 // TrialArtifacts records a trial's artifacts.

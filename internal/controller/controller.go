@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/controller/experiment"
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
@@ -33,6 +36,21 @@ type Options struct {
 	TrialWorkers int
 	// Clock is where controllers read time; the real clock when nil.
 	Clock clock.PassiveClock
+	// ArtifactDeletionTimeout is how long after an Experiment was deleted
+	// its artifacts are tried to be deleted before it goes without them;
+	// experiment.DefaultArtifactDeletionTimeout when zero.
+	ArtifactDeletionTimeout time.Duration
+	// ArtifactEndpoints are the s3 endpoints Experiments may name; none
+	// when empty. See store.Options.Endpoints.
+	ArtifactEndpoints []string
+	// ArtifactAllowInsecure allows s3 stores over plain HTTP.
+	ArtifactAllowInsecure bool
+	// ArtifactStoreTimeout bounds each call to an s3 store;
+	// artifacts.DefaultTimeout when zero.
+	ArtifactStoreTimeout time.Duration
+	// ArtifactMaxObjectsPerTrial is the most objects a trial's manifest
+	// counts; artifacts.DefaultMaxObjects when zero.
+	ArtifactMaxObjectsPerTrial int64
 }
 
 // Setup registers the cache indexes and both controllers with mgr.
@@ -44,10 +62,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	// Secrets are read from the API server: the operator caches none.
-	stores := store.NewSecretOpener(mgr.GetAPIReader())
+	stores, err := store.NewSecretOpener(mgr.GetAPIReader(), store.Options{
+		Endpoints:     o.ArtifactEndpoints,
+		AllowInsecure: o.ArtifactAllowInsecure,
+		Limits:        artifacts.Limits{Timeout: o.ArtifactStoreTimeout, MaxObjects: o.ArtifactMaxObjectsPerTrial},
+	})
+	if err != nil {
+		return err
+	}
 	if err := experiment.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-experiment"),
 		experiment.WithConcurrency(max(1, o.ExperimentWorkers)), experiment.WithClock(o.Clock),
-		experiment.WithStores(stores)).SetupWithManager(mgr); err != nil {
+		experiment.WithStores(stores), experiment.WithArtifactDeletionTimeout(o.ArtifactDeletionTimeout)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
@@ -73,6 +98,12 @@ func CacheOptions() cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&batchv1.Job{}: {Label: selector, Transform: stripJob},
 			&corev1.Pod{}:  {Label: selector, Transform: stripPod},
+			// Of Events, only the Job controller's word that it cannot
+			// create a Pod: a trial's Job has no condition that says so.
+			&corev1.Event{}: {Field: fields.SelectorFromSet(fields.Set{
+				"involvedObject.kind": "Job",
+				"reason":              crucible.ReasonFailedCreate,
+			})},
 		},
 	}
 }
@@ -87,13 +118,16 @@ func stripJob(obj any) (any, error) {
 }
 
 // stripPod drops a cached Pod's managedFields, spec and conditions but a
-// failed PodScheduled, which says why a trial cannot start.
+// failed PodScheduled, which says why a trial cannot start, and a
+// DisruptionTarget, which says the Pod was evicted or preempted.
 func stripPod(obj any) (any, error) {
 	if pod, ok := obj.(*corev1.Pod); ok {
 		pod.ManagedFields = nil
 		pod.Spec = corev1.PodSpec{}
 		pod.Status.Conditions = slices.DeleteFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool {
-			return c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse
+			kept := (c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse) ||
+				(c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue)
+			return !kept
 		})
 	}
 	return obj, nil

@@ -3,25 +3,32 @@ package controller
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestStripPodKeepsOnlyAFailedPodScheduled(t *testing.T) {
+func TestStripPodKeepsOnlyTheConditionsTheTrialReads(t *testing.T) {
 	unschedulable := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: "0/4 nodes are available"}
+	evicted := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+		Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting"}
 	cases := []struct {
 		name       string
 		conditions []corev1.PodCondition
-		want       int
+		want       []corev1.PodCondition
 	}{
 		{name: "scheduled and ready", conditions: []corev1.PodCondition{
 			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue},
-		}, want: 0},
+		}},
 		{name: "unschedulable", conditions: []corev1.PodCondition{
 			{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionFalse}, unschedulable,
-		}, want: 1},
+		}, want: []corev1.PodCondition{unschedulable}},
+		{name: "evicted", conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse}, evicted,
+		}, want: []corev1.PodCondition{evicted}},
 	}
 	for _, tc := range cases {
 		pod := &corev1.Pod{
@@ -34,11 +41,8 @@ func TestStripPodKeepsOnlyAFailedPodScheduled(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := out.(*corev1.Pod)
-		if len(got.Status.Conditions) != tc.want {
-			t.Errorf("%s: kept %v; want %d conditions", tc.name, got.Status.Conditions, tc.want)
-		}
-		if tc.want == 1 && got.Status.Conditions[0] != unschedulable {
-			t.Errorf("%s: kept %+v; want %+v", tc.name, got.Status.Conditions[0], unschedulable)
+		if diff := cmp.Diff(tc.want, got.Status.Conditions, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: conditions kept (-want +got):\n%s", tc.name, diff)
 		}
 		if got.ManagedFields != nil || len(got.Spec.Containers) != 0 {
 			t.Errorf("%s: managedFields %v and containers %v kept; want both dropped", tc.name, got.ManagedFields, got.Spec.Containers)

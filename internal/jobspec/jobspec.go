@@ -43,11 +43,9 @@ func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 
 	spec := &template.Spec
 	spec.RestartPolicy = corev1.RestartPolicyNever
-	if spec.SecurityContext == nil {
-		spec.SecurityContext = &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		}
+	if spec.AutomountServiceAccountToken == nil {
+		// A trainer needs no API credentials unless its template asks.
+		spec.AutomountServiceAccountToken = ptr.To(false)
 	}
 
 	trainer := trainerContainer(exp, trial)
@@ -62,6 +60,7 @@ func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 	if !merged {
 		spec.Containers = append([]corev1.Container{trainer}, spec.Containers...)
 	}
+	restrict(spec)
 
 	if ds := exp.Spec.Dataset; ds != nil {
 		spec.Volumes = append(spec.Volumes, datasetVolume(ds))
@@ -94,7 +93,16 @@ func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 			// Count a Pod as failed only once it has stopped, so a
 			// terminating trainer is never overlapped by a second one.
 			PodReplacementPolicy: ptr.To(batchv1.Failed),
-			Template:             template,
+			// An evicted or preempted Pod (a node drain, a higher-priority
+			// workload) is no failure of the run: the Job starts it again,
+			// with the same seed, and the Trial counts the attempt.
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action: batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
+					Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+				}},
+			}}},
+			Template: template,
 		},
 	}
 }
@@ -110,10 +118,6 @@ func trainerContainer(exp *crucible.Experiment, trial *crucible.Trial) corev1.Co
 		// On failure the tail of the log stands in for a missing message,
 		// so the Trial can say why the run failed.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		},
 	}
 	if exp.Spec.Resources != nil {
 		exp.Spec.Resources.DeepCopyInto(&c.Resources)
@@ -224,11 +228,46 @@ func mergeTrainer(tmpl, built corev1.Container) corev1.Container {
 	if len(built.Resources.Limits) > 0 || len(built.Resources.Requests) > 0 || len(built.Resources.Claims) > 0 {
 		out.Resources = built.Resources
 	}
-	if tmpl.SecurityContext == nil {
-		out.SecurityContext = built.SecurityContext
-	}
 	out.VolumeMounts = append(append([]corev1.VolumeMount(nil), tmpl.VolumeMounts...), built.VolumeMounts...)
 	return out
+}
+
+// restrict fills in the Pod Security Standard "restricted" profile field by
+// field, wherever the template leaves a field unset: the Pod runs as
+// non-root with the RuntimeDefault seccomp profile, and every container,
+// init containers and sidecars included, drops all capabilities and cannot
+// escalate privileges. A field the template sets is kept; whether the
+// namespace allows it is the admission policy's and Pod Security
+// admission's to say.
+func restrict(spec *corev1.PodSpec) {
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	psc := spec.SecurityContext
+	if psc.RunAsNonRoot == nil {
+		psc.RunAsNonRoot = ptr.To(true)
+	}
+	if psc.SeccompProfile == nil {
+		psc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			c := &cs[i]
+			if c.SecurityContext == nil {
+				c.SecurityContext = &corev1.SecurityContext{}
+			}
+			sc := c.SecurityContext
+			if sc.AllowPrivilegeEscalation == nil && (sc.Privileged == nil || !*sc.Privileged) {
+				sc.AllowPrivilegeEscalation = ptr.To(false)
+			}
+			if sc.Capabilities == nil {
+				sc.Capabilities = &corev1.Capabilities{}
+			}
+			if sc.Capabilities.Drop == nil {
+				sc.Capabilities.Drop = []corev1.Capability{"ALL"}
+			}
+		}
+	}
 }
 
 func datasetVolume(ds *crucible.DatasetSpec) corev1.Volume {

@@ -113,12 +113,17 @@ func sweepJob() *batchv1.Job {
 			Completions:          ptr.To[int32](1),
 			Parallelism:          ptr.To[int32](1),
 			PodReplacementPolicy: ptr.To(batchv1.Failed),
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action:          "Ignore",
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: "DisruptionTarget", Status: "True"}},
+			}}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: crucibleLabels(), Annotations: indexAnnotation()},
 				Spec: corev1.PodSpec{
-					RestartPolicy:   corev1.RestartPolicyNever,
-					SecurityContext: restrictedPod(),
-					Containers:      []corev1.Container{sweepTrainer()},
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: ptr.To(false),
+					SecurityContext:              restrictedPod(),
+					Containers:                   []corev1.Container{sweepTrainer()},
 				},
 			},
 		},
@@ -301,10 +306,14 @@ func TestNewJobForTrial(t *testing.T) {
 				spec.Tolerations = []corev1.Toleration{{
 					Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
 				}}
+				// The template's own security settings are kept; the
+				// restricted profile fills in, field by field, what it
+				// leaves unset.
 				spec.SecurityContext = &corev1.PodSecurityContext{
-					RunAsNonRoot: ptr.To(true),
-					RunAsUser:    ptr.To[int64](1000),
-					FSGroup:      ptr.To[int64](2000),
+					RunAsNonRoot:   ptr.To(true),
+					RunAsUser:      ptr.To[int64](1000),
+					FSGroup:        ptr.To[int64](2000),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 				}
 				spec.Volumes = []corev1.Volume{
 					{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -317,11 +326,15 @@ func TestNewJobForTrial(t *testing.T) {
 				trainer.Resources = trainerResources()
 				trainer.VolumeMounts = []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}, pvcMount}
 				trainer.SecurityContext = &corev1.SecurityContext{
-					RunAsUser:              ptr.To[int64](1000),
-					ReadOnlyRootFilesystem: ptr.To(true),
+					RunAsUser:                ptr.To[int64](1000),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				}
+				shipper := sidecar()
+				shipper.SecurityContext = restrictedContainer()
 				// The trainer keeps its place in the template.
-				spec.Containers = []corev1.Container{sidecar(), trainer}
+				spec.Containers = []corev1.Container{shipper, trainer}
 				return job
 			},
 		},
@@ -352,7 +365,9 @@ func TestNewJobForTrial(t *testing.T) {
 			want: func() *batchv1.Job {
 				job := sweepJob()
 				spec := &job.Spec.Template.Spec
-				spec.Containers = []corev1.Container{sweepTrainer(), sidecar()}
+				shipper := sidecar()
+				shipper.SecurityContext = restrictedContainer()
+				spec.Containers = []corev1.Container{sweepTrainer(), shipper}
 				spec.Volumes = []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 				return job
 			},
@@ -573,6 +588,88 @@ func TestNewJobForTrialArtifacts(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantVols, job.Spec.Template.Spec.Volumes); diff != "" {
 				t.Errorf("volumes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNewJobRestrictedFieldByField checks that the restricted profile is
+// filled in field by field, on every container: a template that sets one
+// security field keeps every default it does not set.
+func TestNewJobRestrictedFieldByField(t *testing.T) {
+	fetch := corev1.Container{Name: "fetch", Image: testSidecarImage}
+	cases := []struct {
+		name     string
+		template corev1.PodSpec
+		wantPod  *corev1.PodSecurityContext
+		// wantContainers are the security contexts of the init containers,
+		// then the containers, in order.
+		wantContainers []*corev1.SecurityContext
+		wantAutomount  *bool
+	}{
+		{
+			name:           "only fsGroup: runAsNonRoot and seccomp kept",
+			template:       corev1.PodSpec{SecurityContext: &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000)}},
+			wantPod:        &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000), RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: "RuntimeDefault"}},
+			wantContainers: []*corev1.SecurityContext{restrictedContainer()},
+			wantAutomount:  ptr.To(false),
+		},
+		{
+			name: "a seccomp profile of its own and a token asked for: kept",
+			template: corev1.PodSpec{
+				AutomountServiceAccountToken: ptr.To(true),
+				SecurityContext:              &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: "Localhost", LocalhostProfile: ptr.To("train.json")}},
+			},
+			wantPod:        &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: "Localhost", LocalhostProfile: ptr.To("train.json")}},
+			wantContainers: []*corev1.SecurityContext{restrictedContainer()},
+			wantAutomount:  ptr.To(true),
+		},
+		{
+			name: "init container and trainer with partial contexts: the rest filled in",
+			template: corev1.PodSpec{
+				InitContainers: []corev1.Container{fetch},
+				Containers: []corev1.Container{{Name: "trainer", SecurityContext: &corev1.SecurityContext{
+					Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}},
+				}}},
+			},
+			wantPod: restrictedPod(),
+			wantContainers: []*corev1.SecurityContext{
+				restrictedContainer(),
+				{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}, Drop: []corev1.Capability{"ALL"}}},
+			},
+			wantAutomount: ptr.To(false),
+		},
+		{
+			name: "explicit choices are kept for admission to judge",
+			template: corev1.PodSpec{
+				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(false)},
+				Containers: []corev1.Container{{Name: "trainer", SecurityContext: &corev1.SecurityContext{
+					Privileged: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{}},
+				}}},
+			},
+			wantPod: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(false), SeccompProfile: &corev1.SeccompProfile{Type: "RuntimeDefault"}},
+			// Privileged with allowPrivilegeEscalation false is invalid:
+			// the default is not added there.
+			wantContainers: []*corev1.SecurityContext{{Privileged: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{}}}},
+			wantAutomount:  ptr.To(false),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := sweepExperiment().PodTemplate(corev1.PodTemplateSpec{Spec: tc.template}).Obj()
+			spec := New(exp, sweepTrial(exp)).Spec.Template.Spec
+			if diff := cmp.Diff(tc.wantPod, spec.SecurityContext); diff != "" {
+				t.Errorf("pod security context (-want +got):\n%s", diff)
+			}
+			var got []*corev1.SecurityContext
+			for _, c := range append(spec.InitContainers, spec.Containers...) {
+				got = append(got, c.SecurityContext)
+			}
+			if diff := cmp.Diff(tc.wantContainers, got); diff != "" {
+				t.Errorf("container security contexts (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantAutomount, spec.AutomountServiceAccountToken); diff != "" {
+				t.Errorf("automountServiceAccountToken (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -97,10 +97,9 @@ func newTrialFloor(ctx context.Context, cfg *rest.Config, cs kubernetes.Interfac
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = crucible.TrialLabel }))
 	f.jobInf = factory.Batch().V1().Jobs().Informer()
 	f.podInf = factory.Core().V1().Pods().Informer()
-	podTrial := index.Funcs()[index.PodTrialKey]
-	if err := f.podInf.AddIndexers(cache.Indexers{index.PodTrialKey: func(obj any) ([]string, error) {
+	if err := f.podInf.AddIndexers(cache.Indexers{index.PodJobKey: func(obj any) ([]string, error) {
 		if o, ok := obj.(client.Object); ok {
-			return podTrial(o), nil
+			return index.PodJob(o), nil
 		}
 		return nil, nil
 	}}); err != nil {
@@ -217,7 +216,7 @@ func (f *trialFloor) end(ctx context.Context, name string) error {
 		st.CompletionTime = c.LastTransitionTime.DeepCopy()
 		cond = metav1.Condition{Type: crucible.TrialSucceededCondition, Status: metav1.ConditionFalse, Reason: c.Reason, Message: c.Message}
 	case complete != nil:
-		term := f.terminated(name)
+		term := f.terminated(job)
 		if term == nil {
 			return nil // the Pod's update brings the trial back
 		}
@@ -255,9 +254,9 @@ func (f *trialFloor) end(ctx context.Context, name string) error {
 }
 
 // terminated is the trainer's terminated state in the newest of the
-// trial's cached Pods that has one.
-func (f *trialFloor) terminated(name string) *corev1.ContainerStateTerminated {
-	objs, _ := f.podInf.GetIndexer().ByIndex(index.PodTrialKey, name)
+// cached Pods of job that has one.
+func (f *trialFloor) terminated(job *batchv1.Job) *corev1.ContainerStateTerminated {
+	objs, _ := f.podInf.GetIndexer().ByIndex(index.PodJobKey, string(job.UID))
 	var out *corev1.ContainerStateTerminated
 	var newest time.Time
 	for _, obj := range objs {

@@ -211,6 +211,7 @@ func MakeJob(trial *crucible.Trial) *JobWrapper {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      trial.Name,
 			Namespace: trial.Namespace,
+			UID:       JobUID(trial),
 			Labels:    map[string]string{crucible.TrialLabel: trial.Name},
 			OwnerReferences: []metav1.OwnerReference{
 				*metav1.NewControllerRef(trial, crucible.GroupVersion.WithKind("Trial")),
@@ -259,6 +260,10 @@ func (w *JobWrapper) Failed(end time.Time, reason, message string) *JobWrapper {
 // PodWrapper builds a Pod of a trial's Job.
 type PodWrapper struct{ corev1.Pod }
 
+// JobUID is the UID of the Job MakeJob builds for trial, which the Pods
+// MakePod builds are controlled by.
+func JobUID(trial *crucible.Trial) types.UID { return types.UID(trial.Name + "-job-uid") }
+
 // MakePod returns a Pending Pod of trial's Job, created at created.
 func MakePod(trial *crucible.Trial, name string, created time.Time) *PodWrapper {
 	return &PodWrapper{corev1.Pod{
@@ -267,6 +272,9 @@ func MakePod(trial *crucible.Trial, name string, created time.Time) *PodWrapper 
 			Namespace:         trial.Namespace,
 			CreationTimestamp: metav1.Time{Time: created},
 			Labels:            map[string]string{crucible.TrialLabel: trial.Name},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "batch/v1", Kind: "Job", Name: trial.Name, UID: JobUID(trial), Controller: ptr.To(true),
+			}},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodPending},
 	}}

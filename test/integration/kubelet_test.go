@@ -85,6 +85,9 @@ func finishJob(ctx context.Context, job *batchv1.Job, o outcome) {
 			Name:      job.Name + "-pod",
 			Namespace: job.Namespace,
 			Labels:    job.Spec.Template.Labels,
+			// The Job controller's Pods are controlled by their Job: the
+			// operator reads a trial's outcome from no other Pod.
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
 		},
 		Spec: *job.Spec.Template.Spec.DeepCopy(),
 	}

@@ -133,7 +133,9 @@ func startManager() (stop func()) {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
-	Expect(controller.Setup(ctx, mgr, controller.Options{ExperimentWorkers: 2, TrialWorkers: 4})).To(Succeed())
+	Expect(controller.Setup(ctx, mgr, controller.Options{ExperimentWorkers: 2, TrialWorkers: 4,
+		// The tests' S3 servers: versitygw on loopback, in plain HTTP.
+		ArtifactEndpoints: []string{"127.0.0.1"}, ArtifactAllowInsecure: true})).To(Succeed())
 	done := make(chan struct{})
 	go func() {
 		defer GinkgoRecover()

@@ -19,9 +19,15 @@ const (
 	// controls them.
 	TrialOwnerKey = ".metadata.controller.uid"
 
-	// PodTrialKey indexes Pods by the value of their crucible.dev/trial
-	// label.
-	PodTrialKey = ".metadata.labels.trial"
+	// PodJobKey indexes Pods by the UID of the Job that controls them. A
+	// trial's outcome is read only from the Pods of its own Job: a Pod that
+	// merely carries the crucible.dev/trial label (anyone who may create
+	// Pods can set it) is not one of them.
+	PodJobKey = ".metadata.controller.uid"
+
+	// EventObjectKey indexes Events by the UID of the object they are
+	// about; the cache holds only the Job controller's FailedCreate events.
+	EventObjectKey = ".involvedObject.uid"
 )
 
 // Setup registers every index with indexer: the manager's field indexer in
@@ -30,13 +36,15 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &crucible.Trial{}, TrialOwnerKey, trialOwner); err != nil {
 		return fmt.Errorf("indexing Trials by owner: %w", err)
 	}
-	if err := indexer.IndexField(ctx, &corev1.Pod{}, PodTrialKey, podTrial); err != nil {
-		return fmt.Errorf("indexing Pods by trial: %w", err)
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, PodJobKey, PodJob); err != nil {
+		return fmt.Errorf("indexing Pods by Job: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &corev1.Event{}, EventObjectKey, eventObject); err != nil {
+		return fmt.Errorf("indexing Events by object: %w", err)
 	}
 	return nil
 }
 
-// TrialOwner is the index function of TrialOwnerKey.
 func trialOwner(obj client.Object) []string {
 	ref := metav1.GetControllerOf(obj)
 	if ref == nil || ref.Kind != "Experiment" || ref.APIVersion != crucible.GroupVersion.String() {
@@ -45,15 +53,19 @@ func trialOwner(obj client.Object) []string {
 	return []string{string(ref.UID)}
 }
 
-func podTrial(obj client.Object) []string {
-	if name, ok := obj.GetLabels()[crucible.TrialLabel]; ok && name != "" {
-		return []string{name}
+// PodJob is the index function of PodJobKey: the UID of the Job that controls a
+// Pod. The bench indexes its informer with it too.
+func PodJob(obj client.Object) []string {
+	ref := metav1.GetControllerOf(obj)
+	if ref == nil || ref.Kind != "Job" || ref.APIVersion != "batch/v1" {
+		return nil
 	}
-	return nil
+	return []string{string(ref.UID)}
 }
 
-// Funcs returns the index functions by key, for a fake client builder's
-// WithIndex.
-func Funcs() map[string]client.IndexerFunc {
-	return map[string]client.IndexerFunc{TrialOwnerKey: trialOwner, PodTrialKey: podTrial}
+func eventObject(obj client.Object) []string {
+	if e, ok := obj.(*corev1.Event); ok && e.InvolvedObject.UID != "" {
+		return []string{string(e.InvolvedObject.UID)}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -57,6 +59,9 @@ type Reconciler struct {
 	workers   int
 	// stores opens s3 artifact stores; store.None unless WithStores.
 	stores store.Opener
+	// gone remembers the Jobs and disrupted Pods deleted before their
+	// Trial ended, which leave no other trace.
+	gone *tombstones
 }
 
 // Option configures a Reconciler.
@@ -82,7 +87,8 @@ func WithStores(o store.Opener) Option {
 // NewReconciler returns a Trial reconciler. apiReader must read from the API
 // server, not a cache.
 func NewReconciler(c client.Client, apiReader client.Reader, recorder events.EventRecorder, opts ...Option) *Reconciler {
-	r := &Reconciler{client: c, apiReader: apiReader, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None}
+	r := &Reconciler{client: c, apiReader: apiReader, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
+		gone: newTombstones()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -94,11 +100,12 @@ func NewReconciler(c client.Client, apiReader client.Reader, recorder events.Eve
 // +kubebuilder:rbac:groups=crucible.dev,resources=trials/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch
 
 // SetupWithManager registers the reconciler with mgr. The indexes of package
 // index must be registered first, and the manager's cache should select Jobs
-// and Pods by crucible.TrialLabel.
+// and Pods by crucible.TrialLabel, and Events by the Job controller's
+// FailedCreate reason (CacheOptions in package controller).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
@@ -106,10 +113,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&crucible.Trial{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Of a Job, only its end and its deletion matter; the Job
 		// controller's other status writes (active, ready, counts) do not.
-		Owns(&batchv1.Job{}, builder.WithPredicates(jobEnded)).
+		Watches(&batchv1.Job{}, r.jobEvents()).
 		// Pods belong to Jobs, not Trials, but carry the Trial's label. Only
 		// a change of phase, or the trainer's end, matters.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToTrial), builder.WithPredicates(podProgressed)).
+		Watches(&corev1.Pod{}, r.podEvents()).
+		// The Job controller says only in an Event that it cannot create a
+		// Pod; a Job is named after its Trial.
+		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(failedCreateToTrial)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, RateLimiter: backoff.RateLimiter()}).
 		Complete(r)
 }
@@ -155,6 +165,73 @@ var podProgressed = predicate.Funcs{
 	},
 }
 
+// jobEvents enqueues a Job's Trial for the updates jobEnded passes and for
+// its deletion, which it first remembers: a Job deleted before its Trial
+// recorded it leaves no other trace.
+func (r *Reconciler) jobEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	owner := func(obj client.Object) (reconcile.Request, bool) {
+		ref := metav1.GetControllerOf(obj)
+		if ref == nil || ref.Kind != "Trial" || ref.APIVersion != crucible.GroupVersion.String() {
+			return reconcile.Request{}, false
+		}
+		return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: ref.Name}}, true
+	}
+	return handler.Funcs{
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if req, ok := owner(e.ObjectNew); ok && jobEnded.Update(e) {
+				q.Add(req)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if req, ok := owner(e.Object); ok {
+				r.gone.jobDeleted(req.NamespacedName, e.Object.GetUID())
+				q.Add(req)
+			}
+		},
+	}
+}
+
+// failedCreateToTrial maps the Job controller's FailedCreate Event about a
+// Job to the Trial of the same name.
+func failedCreateToTrial(_ context.Context, obj client.Object) []reconcile.Request {
+	e, ok := obj.(*corev1.Event)
+	if !ok || e.InvolvedObject.Kind != "Job" || e.InvolvedObject.APIVersion != "batch/v1" || e.Reason != crucible.ReasonFailedCreate {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: e.Namespace, Name: e.InvolvedObject.Name}}}
+}
+
+// podEvents enqueues a Pod's Trial for the updates podProgressed passes and
+// for its deletion. A Pod deleted after it was evicted or preempted is
+// remembered first: a kubelet, or KWOK at once, removes it soon after it
+// ended, and the Trial counts it among its attempts.
+func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range podToTrial(context.Background(), obj) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if podProgressed.Update(e) {
+				enqueue(e.ObjectNew, q)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			pod, ok := e.Object.(*corev1.Pod)
+			if !ok {
+				return
+			}
+			if reqs := podToTrial(context.Background(), pod); len(reqs) == 1 && disrupted(pod) {
+				if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Job" {
+					r.gone.podDisrupted(reqs[0].NamespacedName, ref.UID, pod.UID)
+				}
+			}
+			enqueue(pod, q)
+		},
+	}
+}
+
 func podToTrial(_ context.Context, obj client.Object) []reconcile.Request {
 	name := obj.GetLabels()[crucible.TrialLabel]
 	if name == "" {
@@ -167,14 +244,19 @@ func podToTrial(_ context.Context, obj client.Object) []reconcile.Request {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	trial := &crucible.Trial{}
 	if err := r.client.Get(ctx, req.NamespacedName, trial); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.gone.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !trial.DeletionTimestamp.IsZero() {
+		r.gone.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("trial", klog.KObj(trial))
 	ctx = ctrl.LoggerInto(ctx, log)
 	if isFinished(&trial.Status) {
+		r.gone.forget(req.NamespacedName)
 		// An ended Trial is a record; only its Job may still be collected.
 		wait, err := r.collectJob(ctx, trial)
 		return ctrl.Result{RequeueAfter: wait}, err
@@ -227,25 +309,75 @@ func (r *Reconciler) reconcile(ctx context.Context, trial *crucible.Trial) (wait
 		return 0, fmt.Errorf("job %s exists but is not controlled by this Trial", job.Name)
 	}
 
+	obs, err := r.observe(ctx, exp, trial, job)
+	if err != nil {
+		return 0, err
+	}
+	wait = setStatusFromJob(trial, exp, obs, r.clock.Now())
+	if !isFinished(&trial.Status) {
+		if l := obs.listing; l != nil && l.err != nil {
+			// The status says why the Trial waits; the listing is retried
+			// with backoff, the Job's and Pod's state read again then.
+			return 0, fmt.Errorf("listing the trial's artifacts: %w", l.err)
+		}
+		return wait, nil
+	}
+	if ttl, ok := jobTTL(exp); ok {
+		// No event comes back once the trial ended: come back to delete
+		// its Job, after the cache has seen the status written at the end
+		// of this pass.
+		return max(ttl, minJobCollectionDelay), nil
+	}
+	return 0, nil
+}
+
+// observe gathers what the Trial's status is computed from: the Pods of its
+// Job, why the Job cannot create one, and, once the Job ended, what the
+// trial wrote to an s3 store.
+func (r *Reconciler) observe(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial, job *batchv1.Job) (observed, error) {
+	obs := observed{job: job}
 	var pods corev1.PodList
 	if err := r.client.List(ctx, &pods, client.InNamespace(trial.Namespace),
-		client.MatchingFields{index.PodTrialKey: trial.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, fmt.Errorf("listing Pods: %w", err)
+		client.MatchingFields{index.PodJobKey: string(job.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return obs, fmt.Errorf("listing Pods: %w", err)
 	}
-	prev := trial.Status.DeepCopy()
-	wait = setStatusFromJob(trial, job, pods.Items, exp.Spec.Objective.Metric, r.clock.Now())
-	if isFinished(&trial.Status) {
-		if err := r.recordArtifacts(ctx, exp, trial, prev); err != nil {
-			return 0, err
+	obs.pods = pods.Items
+	obs.attempts = r.gone.attempts(client.ObjectKeyFromObject(trial), job.UID, obs.pods)
+	ended := jobCondition(job, batchv1.JobComplete) != nil || jobCondition(job, batchv1.JobFailed) != nil
+	if len(obs.pods) == 0 && !ended {
+		var events corev1.EventList
+		if err := r.client.List(ctx, &events, client.InNamespace(trial.Namespace),
+			client.MatchingFields{index.EventObjectKey: string(job.UID)}); err != nil {
+			return obs, fmt.Errorf("listing the Job's events: %w", err)
 		}
-		if ttl, ok := jobTTL(exp); ok {
-			// No event comes back once the trial ended: come back to
-			// delete its Job, after the cache has seen the status written
-			// at the end of this pass.
-			return max(ttl, minJobCollectionDelay), nil
+		obs.failedCreate = latestEvent(events.Items)
+	}
+	if ended && exp.Spec.Artifacts != nil && exp.Spec.Artifacts.S3 != nil {
+		m, err := r.listArtifacts(ctx, exp, trial)
+		obs.listing = &listing{manifest: m, err: err}
+	}
+	return obs, nil
+}
+
+// latestEvent returns the Event seen last, nil when there is none.
+func latestEvent(events []corev1.Event) *corev1.Event {
+	var latest *corev1.Event
+	for i := range events {
+		if e := &events[i]; latest == nil || eventTime(latest).Before(eventTime(e)) {
+			latest = e
 		}
 	}
-	return wait, nil
+	return latest
+}
+
+func eventTime(e *corev1.Event) time.Time {
+	if !e.LastTimestamp.IsZero() {
+		return e.LastTimestamp.Time
+	}
+	if !e.EventTime.IsZero() {
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
 }
 
 // minJobCollectionDelay is the earliest an ended trial's Job is deleted
@@ -261,73 +393,13 @@ func jobTTL(exp *crucible.Experiment) (time.Duration, bool) {
 	return time.Duration(*exp.Spec.Retention.Jobs.TTLSecondsAfterFinished) * time.Second, true
 }
 
-// recordArtifacts records where the ended trial's artifacts are and, for an
-// s3 store, lists what it wrote. A run that exited 0 without writing
-// anything fails when the Experiment requires artifacts. When the store
-// cannot be listed the Trial does not end: it says why, and the listing is
-// retried with backoff.
-func (r *Reconciler) recordArtifacts(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial,
-	prev *crucible.TrialStatus) error {
-	a := exp.Spec.Artifacts
-	if a == nil {
-		return nil
-	}
-	rec := &crucible.TrialArtifacts{URI: artifacts.URI(a, trial.Namespace, exp.Name, trial.Name)}
-	if a.S3 != nil {
-		objs, err := r.listArtifacts(ctx, exp, trial)
-		if err != nil {
-			return r.storeError(ctx, trial, prev, err)
-		}
-		m := artifacts.NewManifest(objs)
-		rec.Objects, rec.Bytes, rec.ManifestDigest = &m.Objects, &m.Bytes, m.Digest
-		if a.Required && m.Objects == 0 && trial.Status.Phase == crucible.TrialSucceeded {
-			setFailed(trial, crucible.ReasonArtifactsMissing,
-				fmt.Sprintf("the run exited 0 but wrote no artifact under %s, and spec.artifacts.required is set", rec.URI),
-				*trial.Status.CompletionTime)
-		}
-		if c := meta.FindStatusCondition(trial.Status.Conditions, crucible.TrialArtifactsRecordedCondition); c != nil {
-			meta.SetStatusCondition(&trial.Status.Conditions, metav1.Condition{
-				Type:               crucible.TrialArtifactsRecordedCondition,
-				Status:             metav1.ConditionTrue,
-				Reason:             "Recorded",
-				Message:            fmt.Sprintf("%d objects, %d bytes", m.Objects, m.Bytes),
-				ObservedGeneration: trial.Generation,
-				LastTransitionTime: metav1.NewTime(r.clock.Now()),
-			})
-		}
-	}
-	trial.Status.Artifacts = rec
-	return nil
-}
-
-func (r *Reconciler) listArtifacts(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) ([]artifacts.Object, error) {
+// listArtifacts lists what the trial wrote to the Experiment's s3 store.
+func (r *Reconciler) listArtifacts(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) (artifacts.Manifest, error) {
 	st, err := r.stores.Open(ctx, exp)
 	if err != nil {
-		return nil, err
+		return artifacts.Manifest{}, err
 	}
-	return st.List(ctx, artifacts.TrialPrefix(exp.Spec.Artifacts.S3.Prefix, trial.Namespace, exp.Name, trial.Name))
-}
-
-// storeError keeps the Trial from ending without its artifacts: the status
-// goes back to prev, what it was before this pass, with a condition that
-// says why, and err is returned so that the pass is retried with backoff
-// (the Job's and Pod's state is read again then).
-func (r *Reconciler) storeError(ctx context.Context, trial *crucible.Trial, prev *crucible.TrialStatus, err error) error {
-	err = fmt.Errorf("listing the trial's artifacts: %w", err)
-	ended := trial.Status.Phase
-	trial.Status = *prev
-	status := &trial.Status
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type:               crucible.TrialArtifactsRecordedCondition,
-		Status:             metav1.ConditionFalse,
-		Reason:             crucible.ReasonStoreError,
-		Message:            truncate(fmt.Sprintf("the run ended (%s) but its artifacts could not be listed: %v", ended, err), maxMessageLength),
-		ObservedGeneration: trial.Generation,
-		LastTransitionTime: metav1.NewTime(r.clock.Now()),
-	})
-	r.recorder.Eventf(trial, nil, corev1.EventTypeWarning, EventStoreError, "ListArtifacts", "%v", err)
-	ctrl.LoggerFrom(ctx).Error(err, "artifacts not recorded; retrying")
-	return err
+	return st.Manifest(ctx, artifacts.TrialPrefix(exp.Spec.Artifacts.S3.Prefix, trial.Namespace, exp.Name, trial.Name))
 }
 
 // collectJob deletes an ended trial's Job, and its Pods with it, once
@@ -376,6 +448,16 @@ const jobHandoffPeriod = 10 * time.Second
 // result: it is not run again. It returns how long to wait before looking
 // again.
 func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) (time.Duration, error) {
+	key := client.ObjectKeyFromObject(trial)
+	if uid, ok := r.gone.deletedJob(key); ok {
+		// Deleted before the Trial recorded it, perhaps with its trainer
+		// running: a second Job could run the point twice.
+		setFailed(trial, crucible.ReasonJobMissing,
+			fmt.Sprintf("job %s (uid %s) was deleted before the run ended; a trial is never run twice", trial.Name, uid),
+			metav1.NewTime(r.clock.Now()))
+		r.gone.forget(key)
+		return 0, nil
+	}
 	if trial.Status.JobName != "" {
 		// The cache may simply not show the Job yet: ask the API server.
 		// If it is there, its Pod's events bring the Trial back.
@@ -404,11 +486,31 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 	// (Running, or Pending when the Pod cannot start). Until then no trainer
 	// has started, so a Job deleted in between has run nothing.
 	job := jobspec.New(exp, trial)
-	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+	err := r.client.Create(ctx, job)
+	switch {
+	case err == nil, apierrors.IsAlreadyExists(err):
+	case rejected(err):
+		// The same Job would be refused again: the trial ends here.
+		setFailed(trial, crucible.ReasonJobRejected, "the API server refused the trial's Job: "+err.Error(),
+			metav1.NewTime(r.clock.Now()))
+		return 0, nil
+	default:
 		return 0, fmt.Errorf("creating Job: %w", err)
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("created job", "job", klog.KObj(job))
 	return 0, nil
+}
+
+// rejected reports whether a create was refused for what was sent, so that
+// sending it again cannot succeed: the Job is invalid, or an admission
+// webhook or policy denied it. A quota, a namespace being deleted or the
+// operator's own RBAC are refusals of the moment, retried with backoff.
+func rejected(err error) bool {
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return true
+	}
+	msg := err.Error()
+	return apierrors.IsForbidden(err) && strings.Contains(msg, "denied") && !strings.Contains(msg, "exceeded quota")
 }
 
 // jobOnServer reports whether the API server has the trial's Job, which
@@ -422,6 +524,16 @@ func (r *Reconciler) jobOnServer(ctx context.Context, trial *crucible.Trial) (bo
 		return false, fmt.Errorf("getting Job: %w", err)
 	}
 	return true, nil
+}
+
+// storeError returns the condition that says the trial's artifacts could
+// not be listed, nil when they could.
+func storeError(status *crucible.TrialStatus) *metav1.Condition {
+	c := meta.FindStatusCondition(status.Conditions, crucible.TrialArtifactsRecordedCondition)
+	if c == nil || c.Status != metav1.ConditionFalse {
+		return nil
+	}
+	return c
 }
 
 // writeStatus patches the status when it changed, then records the
@@ -439,6 +551,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, trial *crucible.Tr
 		return client.IgnoreNotFound(err)
 	}
 	monitoring.TrialStatusWrites.WithLabelValues(string(trial.Status.Phase)).Inc()
+	if c := storeError(&trial.Status); c != nil && storeError(&before.Status) == nil {
+		r.recorder.Eventf(trial, nil, corev1.EventTypeWarning, EventStoreError, "ListArtifacts", "%s", c.Message)
+	}
 	if isFinished(&before.Status) || !isFinished(&trial.Status) {
 		return nil
 	}

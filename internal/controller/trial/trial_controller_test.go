@@ -20,19 +20,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
-	"github.com/crucible-dev/crucible/internal/jobspec"
-	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/monitoring"
+	"github.com/crucible-dev/crucible/test/builder"
 )
 
 // now is the fake clock's time when a test starts.
@@ -40,34 +42,11 @@ var now = t0.Add(time.Hour)
 
 var jobsResource = schema.GroupResource{Group: "batch", Resource: "jobs"}
 
-func testScheme(t *testing.T) *runtime.Scheme {
-	t.Helper()
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := crucible.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // newStore returns a fake API server holding objs, with the status
 // subresource and the production indexes.
 func newStore(t *testing.T, objs ...client.Object) client.WithWatch {
 	t.Helper()
-	b := fake.NewClientBuilder().
-		WithScheme(testScheme(t)).
-		WithStatusSubresource(&crucible.Trial{}, &crucible.Experiment{}).
-		WithObjects(objs...)
-	indexed := map[string]client.Object{index.TrialOwnerKey: &crucible.Trial{}, index.PodTrialKey: &corev1.Pod{}}
-	for key, fn := range index.Funcs() {
-		obj, ok := indexed[key]
-		if !ok {
-			t.Fatalf("index %q: the test does not know which kind it indexes; add it to newStore", key)
-		}
-		b = b.WithIndex(obj, key, fn)
-	}
+	b := builder.NewClientBuilder(objs...)
 	return b.Build()
 }
 
@@ -204,6 +183,18 @@ func (f *fixture) jobs(t *testing.T) []batchv1.Job {
 	return list.Items
 }
 
+// ownPod makes pod one of the stored Job's of trial, as the Job controller
+// would: controlled by the Job the reconciler created.
+func (f *fixture) ownPod(t *testing.T, trial *crucible.Trial, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	job := &batchv1.Job{}
+	if err := f.store.Get(context.Background(), client.ObjectKeyFromObject(trial), job); err != nil {
+		t.Fatalf("getting the trial's Job: %v", err)
+	}
+	pod.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))}
+	return pod
+}
+
 // events drains the recorded events.
 func (f *fixture) events() []string {
 	var out []string
@@ -276,7 +267,7 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 	}
 
 	// The Pod starts running: the first status write, with the Job.
-	pod := makePod(trial, trial.Name+"-x7k2p", t0).Running().Obj()
+	pod := f.ownPod(t, trial, makePod(trial, trial.Name+"-x7k2p", t0).Running().Obj())
 	if err := f.store.Create(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +275,7 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 		t.Fatalf("third Reconcile: %v", err)
 	}
 	wantStatus := crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name,
-		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1}
+		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1, Attempts: 1}
 	if diff := diffStatus(wantStatus, f.trial(t, trial).Status); diff != "" {
 		t.Errorf("status with the Pod running (-want +got):\n%s", diff)
 	}
@@ -320,7 +311,7 @@ func TestReconcileRecordsPendingWhenThePodCannotStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	setJobCreated(t, f, trial, now.Add(-pendingGracePeriod))
-	pod := makePod(trial, trial.Name+"-x7k2p", t0).Obj()
+	pod := f.ownPod(t, trial, makePod(trial, trial.Name+"-x7k2p", t0).Obj())
 	if err := f.store.Create(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +332,7 @@ func TestReconcileRecordsPendingWhenThePodCannotStart(t *testing.T) {
 	}
 	got := f.trial(t, trial).Status
 	want := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, Reason: corev1.PodReasonUnschedulable,
-		Message: got.Message, StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1}
+		Message: got.Message, StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1, Attempts: 1}
 	if diff := diffStatus(want, got); diff != "" {
 		t.Errorf("status of a Trial whose Pod cannot be scheduled (-want +got):\n%s", diff)
 	}
@@ -758,5 +749,167 @@ func TestReconcileAfterTheHandoffReadsBeforeItCreates(t *testing.T) {
 	}
 	if creates, _, writes := f.calls.snapshot(); creates != 0 || writes != 0 {
 		t.Errorf("%d creates, %d writes for a Job the API server has; want none", creates, writes)
+	}
+}
+
+// TestReconcileJobDeletedBeforeItWasRecorded checks that a Job deleted in
+// its first seconds, before the Trial recorded it, ends the Trial with
+// JobMissing: the Trial reconciler does not create a second one.
+func TestReconcileJobDeletedBeforeItWasRecorded(t *testing.T) {
+	exp, trial := controllerFixture()
+	trial.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute)) // past the handoff
+	job := jobspec.New(exp, trial)
+	job.UID = "job-uid"
+	f := newFixture(t, fixtureOptions{}, exp, trial)
+
+	// The watch delivers the Job's deletion; the cache no longer has it.
+	h := f.r.jobEvents()
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	h.Delete(context.Background(), event.DeleteEvent{Object: job}, q)
+	if q.Len() != 1 {
+		t.Fatalf("the deletion enqueued %d requests; want the Trial's", q.Len())
+	}
+
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	got := f.trial(t, trial).Status
+	if got.Phase != crucible.TrialFailed || got.Reason != crucible.ReasonJobMissing {
+		t.Errorf("status = %s/%s; want Failed/JobMissing", got.Phase, got.Reason)
+	}
+	if !strings.Contains(got.Message, "job-uid") {
+		t.Errorf("status.message = %q; want it to name the deleted Job's UID", got.Message)
+	}
+	if n := len(f.jobs(t)); n != 0 {
+		t.Errorf("there are %d Jobs; want none: a trial is never run twice", n)
+	}
+	if _, ok := f.r.gone.deletedJob(client.ObjectKeyFromObject(trial)); ok {
+		t.Errorf("the ended Trial's deleted Job is still remembered")
+	}
+}
+
+// TestReconcileJobRejected checks that a Job the API server refuses for
+// what it is fails the Trial once, and that a refusal of the moment is
+// retried instead.
+func TestReconcileJobRejected(t *testing.T) {
+	cases := []struct {
+		name       string
+		err        error
+		wantReason string
+		wantErr    bool
+	}{
+		{name: "invalid", err: apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "x", nil), wantReason: "JobRejected"},
+		{name: "denied by an admission policy", wantReason: "JobRejected",
+			err: apierrors.NewForbidden(jobsResource, "x", errors.New("ValidatingAdmissionPolicy 'no-gpus' with binding 'no-gpus' denied request: no GPUs here"))},
+		{name: "quota", wantErr: true, err: apierrors.NewForbidden(jobsResource, "x", errors.New("exceeded quota: jobs"))},
+		{name: "a namespace being deleted", wantErr: true,
+			err: apierrors.NewForbidden(jobsResource, "x", errors.New("unable to create new content in namespace ml because it is being terminated"))},
+		{name: "server unavailable", wantErr: true, err: apierrors.NewServiceUnavailable("etcd")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp, trial := controllerFixture()
+			trial.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+			f := newFixture(t, fixtureOptions{inject: func(verb string, obj client.Object) error {
+				if _, ok := obj.(*batchv1.Job); ok && verb == "create" {
+					return tc.err
+				}
+				return nil
+			}}, exp, trial)
+			_, err := f.reconcile(t, trial)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Reconcile error = %v; want error %t", err, tc.wantErr)
+			}
+			got := f.trial(t, trial).Status
+			if got.Reason != tc.wantReason {
+				t.Errorf("status.reason = %q; want %q", got.Reason, tc.wantReason)
+			}
+			if tc.wantReason != "" && !strings.Contains(got.Message, tc.err.Error()) {
+				t.Errorf("status.message = %q; want the API server's words %q", got.Message, tc.err.Error())
+			}
+		})
+	}
+}
+
+// TestReconcileReadsOnlyItsOwnJobsPods checks that a Pod carrying the
+// Trial's label but not controlled by its Job cannot forge its metrics.
+func TestReconcileReadsOnlyItsOwnJobsPods(t *testing.T) {
+	exp, trial := controllerFixture()
+	end := t0.Add(time.Minute)
+	job := makeJob(trial).Complete(end).Obj()
+	// Labelled as the Trial's, but controlled by a Job of the forger's.
+	forged := makePod(trial, trial.Name+"-forged", t0.Add(time.Second)).Terminated(0, "Completed", `{"val_loss": -1000}`).Obj()
+	forged.OwnerReferences[0].UID = "forger-job-uid"
+	own := makePod(trial, trial.Name+"-own", t0).Terminated(0, "Completed", `{"val_loss": 0.5}`).Obj()
+	f := newFixture(t, fixtureOptions{}, exp, trial, job, forged, own)
+
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if got := f.trial(t, trial).Status; got.Objective != "0.5" {
+		t.Errorf("status.objective = %q; want 0.5 from the Job's own Pod, not the forged -1000", got.Objective)
+	}
+}
+
+// TestReconcileRecordsFailedCreate checks that the Job controller's
+// FailedCreate event about the Trial's Job makes the Trial Pending with its
+// words, and that an event about another Job does not.
+func TestReconcileRecordsFailedCreate(t *testing.T) {
+	exp, trial := controllerFixture()
+	job := makeJob(trial).Obj()
+	job.Status.StartTime = nil
+	job.CreationTimestamp = metav1.NewTime(now.Add(-pendingGracePeriod))
+	event := func(name string, uid types.UID, msg string) *corev1.Event {
+		return &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Name: name, Namespace: trial.Namespace},
+			InvolvedObject: corev1.ObjectReference{Kind: "Job", APIVersion: "batch/v1", Name: trial.Name, UID: uid},
+			Reason:         "FailedCreate", Message: msg, LastTimestamp: metav1.NewTime(now),
+		}
+	}
+	f := newFixture(t, fixtureOptions{}, exp, trial, job,
+		event("a", job.UID, `pods "x" is forbidden: exceeded quota: compute, requested: nvidia.com/gpu=1`),
+		event("b", "an-earlier-job", "not this one"))
+
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	got := f.trial(t, trial).Status
+	if got.Phase != crucible.TrialPending || got.Reason != "FailedCreate" || !strings.Contains(got.Message, "exceeded quota: compute") {
+		t.Errorf("status = %s/%s %q; want Pending/FailedCreate with the quota message", got.Phase, got.Reason, got.Message)
+	}
+	if reqs := failedCreateToTrial(context.Background(), event("a", job.UID, "")); len(reqs) != 1 || reqs[0].Name != trial.Name {
+		t.Errorf("failedCreateToTrial = %v; want the Trial %s", reqs, trial.Name)
+	}
+}
+
+// TestReconcileCountsADeletedDisruptedPod checks that an evicted Pod,
+// deleted before the pass that records the rerun, still counts as an
+// attempt.
+func TestReconcileCountsADeletedDisruptedPod(t *testing.T) {
+	exp, trial := controllerFixture()
+	trial.Status = crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name,
+		StartTime: &metav1.Time{Time: t0}, Attempts: 1, ObservedGeneration: 1}
+	job := makeJob(trial).Obj()
+	evicted := makePod(trial, trial.Name+"-a", t0).Terminated(137, "Error", "").Obj()
+	evicted.UID = "evicted"
+	evicted.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}
+	rerun := makePod(trial, trial.Name+"-b", t0.Add(time.Minute)).Running().Obj()
+	rerun.UID = "rerun"
+	f := newFixture(t, fixtureOptions{}, exp, trial, job, rerun)
+
+	// The watch saw the evicted Pod go; the cache has only the rerun.
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	f.r.podEvents().Delete(context.Background(), event.DeleteEvent{Object: evicted}, q)
+	if q.Len() != 1 {
+		t.Fatalf("the deletion enqueued %d requests; want the Trial's", q.Len())
+	}
+
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if got := f.trial(t, trial).Status; got.Phase != crucible.TrialRunning || got.Attempts != 2 {
+		t.Errorf("status = %s with %d attempts; want Running with 2", got.Phase, got.Attempts)
 	}
 }

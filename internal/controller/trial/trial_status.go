@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/metrics"
 )
 
@@ -44,11 +45,39 @@ func isFinished(status *crucible.TrialStatus) bool {
 	return status.Phase == crucible.TrialSucceeded || status.Phase == crucible.TrialFailed
 }
 
-// setStatusFromJob computes the Trial's status from its Job and the Job's
-// Pods. It returns how long to wait before looking again when the Job ended
-// but its Pod's final status has not been seen yet; zero otherwise.
-func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod, objective string, now time.Time) time.Duration {
+// observed is what one pass read about a Trial's run, gathered before its
+// status is computed.
+type observed struct {
+	// job is the Trial's Job.
+	job *batchv1.Job
+	// pods are the Pods of job (by its UID, never by label alone).
+	pods []corev1.Pod
+	// failedCreate is the Job controller's latest FailedCreate event about
+	// job, if there is one: why it cannot create the Pod.
+	failedCreate *corev1.Event
+	// listing is what the artifact store listed under the trial's prefix;
+	// nil unless the Job ended and the Experiment has an s3 store.
+	listing *listing
+	// attempts is how many Pods job has started: pods, and the disrupted
+	// ones already deleted.
+	attempts int32
+}
+
+// listing is the result of listing a trial's artifacts.
+type listing struct {
+	manifest artifacts.Manifest
+	err      error
+}
+
+// setStatusFromJob computes the Trial's status from what the pass
+// observed. It returns how long to wait before looking again when the Job
+// ended but its Pod's final status has not been seen yet; zero otherwise.
+// A run that ended whose artifacts could not be listed is not ended: its
+// metrics are recorded, with condition ArtifactsRecorded=False, so that a
+// Pod collected before the next listing loses nothing.
+func setStatusFromJob(trial *crucible.Trial, exp *crucible.Experiment, obs observed, now time.Time) time.Duration {
 	status := &trial.Status
+	job := obs.job
 	// The Job's name and start are recorded with a phase, never alone, so
 	// that they cost no status write of their own.
 	recordJob := func() {
@@ -57,32 +86,44 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 			status.StartTime = job.Status.StartTime.DeepCopy()
 		}
 	}
-	pod := trainerPod(pods)
+	defer func() {
+		// Every start of the trainer is an attempt; a disrupted Pod is
+		// replaced by the Job. Recorded once the Trial has a phase, so
+		// that the count costs a write of its own only on a disruption.
+		if n := max(obs.attempts, int32(len(obs.pods))); status.Phase != "" && n > status.Attempts {
+			status.Attempts = n
+		}
+	}()
+	pod := trainerPod(obs.pods)
 	term := trainerTerminated(pod)
 
 	if c := jobCondition(job, batchv1.JobFailed); c != nil {
-		recordJob()
 		reason, msg := failureReason(c, pod, term)
-		setFailed(trial, reason, msg, c.LastTransitionTime)
+		end(trial, exp, obs.listing, outcome{reason: reason, message: msg, end: c.LastTransitionTime}, recordJob, now)
 		return 0
 	}
 	if c := jobCondition(job, batchv1.JobComplete); c != nil {
-		end := c.LastTransitionTime
+		endTime := c.LastTransitionTime
 		if job.Status.CompletionTime != nil {
-			end = *job.Status.CompletionTime
+			endTime = *job.Status.CompletionTime
 		}
-		if term == nil {
-			waited := now.Sub(end.Time)
+		var out outcome
+		switch {
+		case term != nil:
+			out = metricsOutcome(term.Message, exp.Spec.Objective.Metric, endTime)
+		case status.Objective != "":
+			// Read in an earlier pass whose artifacts could not be listed;
+			// the Pod may be gone since.
+			out = outcome{metrics: status.Metrics, objective: status.Objective, end: endTime}
+		default:
+			waited := now.Sub(endTime.Time)
 			if waited < podGracePeriod {
 				return podGracePeriod - waited
 			}
-			recordJob()
-			setFailed(trial, crucible.ReasonMetricsMissing,
-				"the run succeeded but its Pod, and the metrics in its termination message, were gone before they could be read", end)
-			return 0
+			out = outcome{reason: crucible.ReasonMetricsMissing, end: endTime,
+				message: "the run succeeded but its Pod, and the metrics in its termination message, were gone before they could be read"}
 		}
-		recordJob()
-		setFromMetrics(trial, term.Message, objective, end)
+		end(trial, exp, obs.listing, out, recordJob, now)
 		return 0
 	}
 
@@ -101,7 +142,7 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 		// reason to wait, is no reason for a write; it is recorded with
 		// Running or the end.
 	default:
-		reason, msg := waitingReason(job, pod)
+		reason, msg := waitingReason(job, pod, obs.failedCreate)
 		if reason == "" {
 			// Queued behind other Pods, or starting: nothing to say.
 			return 0
@@ -117,16 +158,92 @@ func setStatusFromJob(trial *crucible.Trial, job *batchv1.Job, pods []corev1.Pod
 	return 0
 }
 
+// outcome is how a run ended: succeeded with metrics and the objective, or
+// failed with a reason.
+type outcome struct {
+	metrics   metrics.Metrics
+	objective string
+	// reason is empty for a success.
+	reason, message string
+	end             metav1.Time
+}
+
+// end records the outcome of a run whose Job ended, with its artifacts.
+// When the store could not be listed the Trial does not end: the metrics
+// are recorded, and the condition ArtifactsRecorded says why it waits.
+func end(trial *crucible.Trial, exp *crucible.Experiment, l *listing, out outcome, recordJob func(), now time.Time) {
+	status := &trial.Status
+	recordJob()
+	a := exp.Spec.Artifacts
+	if a != nil && a.S3 != nil && l != nil && l.err != nil {
+		if errors.Is(l.err, artifacts.ErrTooManyObjects) {
+			out = outcome{reason: crucible.ReasonArtifactsTooMany, end: out.end, metrics: out.metrics,
+				message: "the run's artifacts could not be recorded: " + l.err.Error()}
+		} else {
+			if out.reason == "" {
+				status.Metrics, status.Objective = out.metrics, out.objective
+			}
+			setCondition(trial, metav1.Condition{
+				Type:    crucible.TrialArtifactsRecordedCondition,
+				Status:  metav1.ConditionFalse,
+				Reason:  crucible.ReasonStoreError,
+				Message: truncate(fmt.Sprintf("the run ended but its artifacts could not be listed: %v", l.err), maxMessageLength),
+			}, now)
+			return
+		}
+	}
+	if a != nil {
+		rec := &crucible.TrialArtifacts{URI: artifacts.URI(a, trial.Namespace, exp.Name, trial.Name)}
+		if a.S3 != nil && l != nil && l.err == nil {
+			m := l.manifest
+			rec.Objects, rec.Bytes, rec.ManifestDigest = &m.Objects, &m.Bytes, m.Digest
+			if a.Required && m.Objects == 0 && out.reason == "" {
+				out = outcome{reason: crucible.ReasonArtifactsMissing, end: out.end, metrics: out.metrics,
+					message: fmt.Sprintf("the run exited 0 but wrote no artifact under %s, and spec.artifacts.required is set", rec.URI)}
+			}
+			if meta.FindStatusCondition(status.Conditions, crucible.TrialArtifactsRecordedCondition) != nil {
+				setCondition(trial, metav1.Condition{
+					Type:    crucible.TrialArtifactsRecordedCondition,
+					Status:  metav1.ConditionTrue,
+					Reason:  "Recorded",
+					Message: fmt.Sprintf("%d objects, %d bytes", m.Objects, m.Bytes),
+				}, now)
+			}
+		}
+		status.Artifacts = rec
+	}
+	if out.reason != "" {
+		setFailed(trial, out.reason, out.message, out.end)
+		if out.metrics != nil {
+			status.Metrics = out.metrics
+		}
+		return
+	}
+	setSucceeded(trial, exp.Spec.Objective.Metric, out)
+}
+
+// setCondition sets c, observed at the Trial's generation.
+func setCondition(trial *crucible.Trial, c metav1.Condition, now time.Time) {
+	c.ObservedGeneration = trial.Generation
+	c.LastTransitionTime = metav1.NewTime(now)
+	meta.SetStatusCondition(&trial.Status.Conditions, c)
+}
+
 // waitingReason says why the trial's Pod cannot start, when something
 // stands in its way that the user may have to act on: the Job is
-// suspended (held by a queueing system such as Kueue), the Pod cannot be
-// scheduled, or a container waits for a reason other than being created
-// (ErrImagePull, ImagePullBackOff, CreateContainerConfigError for a missing
-// Secret, ...). It returns empty strings for a Pod that merely has not
-// started yet. The reason is a CamelCase word, the message one sentence.
-func waitingReason(job *batchv1.Job, pod *corev1.Pod) (reason, message string) {
+// suspended (held by a queueing system such as Kueue), the Job controller
+// cannot create the Pod (FailedCreate: a quota, Pod Security admission),
+// the Pod cannot be scheduled, or a container waits for a reason other than
+// being created (ErrImagePull, ImagePullBackOff, CreateContainerConfigError
+// for a missing Secret, ...). It returns empty strings for a Pod that
+// merely has not started yet. The reason is a CamelCase word, the message
+// one sentence.
+func waitingReason(job *batchv1.Job, pod *corev1.Pod, failedCreate *corev1.Event) (reason, message string) {
 	if c := jobCondition(job, batchv1.JobSuspended); c != nil {
 		return "Suspended", "the Job is suspended; a queueing system may be holding it: " + c.Message
+	}
+	if pod == nil && failedCreate != nil {
+		return crucible.ReasonFailedCreate, "the Job controller cannot create the trial's Pod: " + failedCreate.Message
 	}
 	return podWaitingReason(pod)
 }
@@ -167,9 +284,9 @@ func runningSince(pod *corev1.Pod, job *batchv1.Job) time.Time {
 	return job.CreationTimestamp.Time
 }
 
-// setFromMetrics records the metrics of a run that exited 0, and fails the
-// Trial when they cannot be read or lack the objective.
-func setFromMetrics(trial *crucible.Trial, message, objective string, end metav1.Time) {
+// metricsOutcome reads the metrics of a run that exited 0: a success with
+// the objective, or a failure when they cannot be read or lack it.
+func metricsOutcome(message, objective string, end metav1.Time) outcome {
 	parsed, err := metrics.Parse(message)
 	if err != nil {
 		var perr *metrics.Error
@@ -177,30 +294,32 @@ func setFromMetrics(trial *crucible.Trial, message, objective string, end metav1
 		if errors.As(err, &perr) && perr.Reason == metrics.ReasonEmpty {
 			reason = crucible.ReasonMetricsMissing
 		}
-		setFailed(trial, reason, "the run exited 0 but its metrics could not be read: "+err.Error(), end)
-		return
+		return outcome{reason: reason, message: "the run exited 0 but its metrics could not be read: " + err.Error(), end: end}
 	}
 	value, ok := parsed[objective]
 	if !ok {
-		setFailed(trial, crucible.ReasonMetricsMissing, fmt.Sprintf(
-			"the run exited 0 but did not report the objective metric %q; it reported %s", objective, metricNames(parsed)), end)
-		trial.Status.Metrics = parsed
-		return
+		return outcome{reason: crucible.ReasonMetricsMissing, metrics: parsed, end: end, message: fmt.Sprintf(
+			"the run exited 0 but did not report the objective metric %q; it reported %s", objective, metricNames(parsed))}
 	}
+	return outcome{metrics: parsed, objective: value, end: end}
+}
+
+// setSucceeded ends the Trial as Succeeded with out's metrics.
+func setSucceeded(trial *crucible.Trial, objective string, out outcome) {
 	status := &trial.Status
 	status.Phase = crucible.TrialSucceeded
-	status.Metrics = parsed
-	status.Objective = value
+	status.Metrics = out.metrics
+	status.Objective = out.objective
 	status.Reason = ""
 	status.Message = ""
-	status.CompletionTime = end.DeepCopy()
+	status.CompletionTime = out.end.DeepCopy()
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 		Type:               crucible.TrialSucceededCondition,
 		Status:             metav1.ConditionTrue,
 		Reason:             crucible.ReasonMetricsRecorded,
-		Message:            fmt.Sprintf("%s=%s", objective, value),
+		Message:            fmt.Sprintf("%s=%s", objective, out.objective),
 		ObservedGeneration: trial.Generation,
-		LastTransitionTime: end,
+		LastTransitionTime: out.end,
 	})
 }
 
@@ -254,11 +373,15 @@ func failureReason(c *batchv1.JobCondition, pod *corev1.Pod, term *corev1.Contai
 }
 
 // trainerPod picks the Pod whose trainer ended, the newest first; or else
-// the newest Pod; nil when there is none.
+// the newest Pod; nil when there is none. A disrupted Pod (evicted,
+// preempted) is no outcome of the run: its Job starts another.
 func trainerPod(pods []corev1.Pod) *corev1.Pod {
 	var best *corev1.Pod
 	for i := range pods {
 		p := &pods[i]
+		if disrupted(p) {
+			continue
+		}
 		if best == nil {
 			best = p
 			continue
@@ -275,6 +398,17 @@ func trainerPod(pods []corev1.Pod) *corev1.Pod {
 		}
 	}
 	return best
+}
+
+// disrupted reports whether the Pod was evicted or preempted: the
+// condition DisruptionTarget, which the Job's podFailurePolicy ignores.
+func disrupted(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // trainerTerminated returns the trainer container's terminated state.

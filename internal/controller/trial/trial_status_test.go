@@ -1,6 +1,7 @@
 package trial
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,10 +10,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/test/builder"
 )
 
@@ -408,12 +412,13 @@ func TestSetStatusFromJob(t *testing.T) {
 			}
 			jobBefore := j.DeepCopy()
 
-			wait := setStatusFromJob(got, j, tc.pods, "val_loss", tc.now)
+			wait := setStatusFromJob(got, exp, observed{job: j, pods: tc.pods}, tc.now)
 
 			if wait != tc.wantWait {
 				t.Errorf("setStatusFromJob() wait = %v; want %v", wait, tc.wantWait)
 			}
-			var opts []cmp.Option
+			// Attempts have a test of their own.
+			opts := []cmp.Option{cmpopts.IgnoreFields(crucible.TrialStatus{}, "Attempts")}
 			if len(tc.wantMessage) > 0 {
 				opts = append(opts,
 					cmpopts.IgnoreFields(crucible.TrialStatus{}, "Message"),
@@ -467,5 +472,135 @@ func checkMessage(t *testing.T, s crucible.TrialStatus, want []string) {
 		if c.Type == crucible.TrialSucceededCondition && c.Message != s.Message {
 			t.Errorf("Succeeded condition message = %q; want status.message %q", c.Message, s.Message)
 		}
+	}
+}
+
+// TestSetStatusFromJobObserved covers what a pass observes beside the Job
+// and its Pods: the Job controller's FailedCreate event, a disrupted Pod,
+// and an artifact listing that failed.
+func TestSetStatusFromJobObserved(t *testing.T) {
+	exp := makeExperiment("resnet").Obj()
+	s3 := makeExperiment("resnet").Obj()
+	s3.Spec.Artifacts = &crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
+		Endpoint: "s3.example", Bucket: "ml", CredentialsSecret: crucible.SecretReference{Name: "s3"}}}
+	name := "resnet-0123456789ab"
+	fresh := makeTrial(exp, name).Obj()
+	running := makeTrial(exp, name).Status(crucible.TrialStatus{
+		Phase: crucible.TrialRunning, JobName: name, StartTime: &metav1.Time{Time: t0}, Attempts: 1}).Obj()
+	end := t0.Add(10 * time.Minute)
+	created := func() *batchv1.Job {
+		j := makeJob(fresh).Obj()
+		j.CreationTimestamp = metav1.NewTime(t0)
+		j.Status.StartTime = nil
+		return j
+	}
+	quota := &corev1.Event{Reason: "FailedCreate", Message: `pods "resnet-0123456789ab-x" is forbidden: exceeded quota: gpus`}
+	evicted := makePod(fresh, name+"-a", t0).Terminated(137, "Error", "").Obj()
+	evicted.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI"}}
+	rerun := makePod(fresh, name+"-b", t0.Add(time.Minute)).Running().Obj()
+	done := makePod(fresh, name+"-b", t0.Add(time.Minute)).Terminated(0, "Completed", `{"val_loss": 0.25}`).Obj()
+	down := &listing{err: errors.New("list objects under s3://ml/team/: dial tcp 10.0.0.1:443: connect: connection refused")}
+	metricsRecorded := crucible.TrialStatus{
+		Phase: crucible.TrialRunning, JobName: name, StartTime: &metav1.Time{Time: t0}, Attempts: 1,
+		Metrics: map[string]string{"val_loss": "0.25"}, Objective: "0.25",
+		Conditions: []metav1.Condition{{Type: crucible.TrialArtifactsRecordedCondition, Status: metav1.ConditionFalse,
+			ObservedGeneration: 1, Reason: crucible.ReasonStoreError, Message: "the run ended but its artifacts could not be listed: " + down.err.Error()}},
+	}
+	succeeded := func(attempts int32, conds ...metav1.Condition) crucible.TrialStatus {
+		return crucible.TrialStatus{
+			Phase: crucible.TrialSucceeded, JobName: name, StartTime: &metav1.Time{Time: t0}, CompletionTime: &metav1.Time{Time: end},
+			Metrics: map[string]string{"val_loss": "0.25"}, Objective: "0.25", Attempts: attempts,
+			Conditions: append(conds, metav1.Condition{Type: crucible.TrialSucceededCondition, Status: metav1.ConditionTrue,
+				Reason: crucible.ReasonMetricsRecorded, Message: "val_loss=0.25", ObservedGeneration: 1}),
+		}
+	}
+	cases := []struct {
+		name  string
+		exp   *crucible.Experiment
+		trial *crucible.Trial
+		obs   observed
+		now   time.Time
+		want  crucible.TrialStatus
+	}{
+		{
+			name:  "the Job controller cannot create the Pod: Pending with its words",
+			exp:   exp,
+			trial: fresh,
+			obs:   observed{job: created(), failedCreate: quota},
+			now:   t0.Add(pendingGracePeriod),
+			want: crucible.TrialStatus{Phase: crucible.TrialPending, JobName: name, Reason: "FailedCreate",
+				Message: "the Job controller cannot create the trial's Pod: " + quota.Message},
+		},
+		{
+			name:  "an old FailedCreate once the Pod exists: nothing to say",
+			exp:   exp,
+			trial: fresh,
+			obs:   observed{job: created(), failedCreate: quota, pods: pods(makePod(fresh, name+"-a", t0).Obj())},
+			now:   t0.Add(pendingGracePeriod),
+			want:  crucible.TrialStatus{},
+		},
+		{
+			name:  "an evicted Pod replaced by a running one: still Running, a second attempt",
+			exp:   exp,
+			trial: running,
+			obs:   observed{job: makeJob(fresh).Obj(), pods: pods(makePod(fresh, name+"-a", t0).Obj(), rerun)},
+			now:   t0.Add(time.Hour),
+			want:  crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: name, StartTime: &metav1.Time{Time: t0}, Attempts: 2},
+		},
+		{
+			name:  "the evicted Pod's exit code is no outcome: the rerun's metrics count",
+			exp:   exp,
+			trial: running,
+			obs:   observed{job: makeJob(fresh).Complete(end).Obj(), pods: pods(evicted, done)},
+			now:   end,
+			want:  succeeded(2),
+		},
+		{
+			name:  "the store is down: metrics recorded, the Trial does not end",
+			exp:   s3,
+			trial: running,
+			obs:   observed{job: makeJob(fresh).Complete(end).Obj(), pods: pods(done), listing: down},
+			now:   end,
+			want:  metricsRecorded,
+		},
+		{
+			name:  "the store is back and the Pod is gone: the recorded metrics end it",
+			exp:   s3,
+			trial: makeTrial(exp, name).Status(metricsRecorded).Obj(),
+			obs:   observed{job: makeJob(fresh).Complete(end).Obj(), listing: &listing{manifest: artifacts.Manifest{Objects: 2, Bytes: 10, Digest: "sha256:" + strings.Repeat("e", 64)}}},
+			now:   end.Add(time.Hour),
+			want: func() crucible.TrialStatus {
+				st := succeeded(1, metav1.Condition{Type: crucible.TrialArtifactsRecordedCondition, Status: metav1.ConditionTrue,
+					Reason: "Recorded", Message: "2 objects, 10 bytes", ObservedGeneration: 1})
+				st.Artifacts = &crucible.TrialArtifacts{URI: "s3://ml/ml/resnet/" + name + "/",
+					Objects: ptr.To[int64](2), Bytes: ptr.To[int64](10), ManifestDigest: "sha256:" + strings.Repeat("e", 64)}
+				return st
+			}(),
+		},
+		{
+			name:  "more objects than the operator lists: failed with its own reason",
+			exp:   s3,
+			trial: running,
+			obs: observed{job: makeJob(fresh).Complete(end).Obj(), pods: pods(done),
+				listing: &listing{err: fmt.Errorf("s3://ml/ml/resnet/%s/: %w", name, artifacts.ErrTooManyObjects)}},
+			now: end,
+			want: crucible.TrialStatus{Phase: crucible.TrialFailed, JobName: name, StartTime: &metav1.Time{Time: t0},
+				CompletionTime: &metav1.Time{Time: end}, Attempts: 1, Reason: crucible.ReasonArtifactsTooMany,
+				Artifacts: &crucible.TrialArtifacts{URI: "s3://ml/ml/resnet/" + name + "/"},
+				Metrics:   map[string]string{"val_loss": "0.25"},
+				Message:   "the run's artifacts could not be recorded: s3://ml/ml/resnet/" + name + "/: " + artifacts.ErrTooManyObjects.Error(),
+				Conditions: []metav1.Condition{{Type: crucible.TrialSucceededCondition, Status: metav1.ConditionFalse,
+					ObservedGeneration: 1, Reason: crucible.ReasonArtifactsTooMany,
+					Message: "the run's artifacts could not be recorded: s3://ml/ml/resnet/" + name + "/: " + artifacts.ErrTooManyObjects.Error()}}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.trial.DeepCopy()
+			setStatusFromJob(got, tc.exp, tc.obs, tc.now)
+			if diff := diffStatus(tc.want, got.Status); diff != "" {
+				t.Errorf("status mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
