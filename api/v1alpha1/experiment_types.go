@@ -143,10 +143,10 @@ type ExperimentSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 
 	// artifacts is where trials write their outputs (models, checkpoints,
-	// logs): an S3-compatible store or a PersistentVolumeClaim. Each trial
-	// writes under a prefix of its own,
-	// <prefix>/<namespace>/<experiment>/<trial>/, named in its
-	// CRUCIBLE_ARTIFACT_URI. It cannot change after creation. It is not
+	// logs): an S3-compatible store or a PersistentVolumeClaim. Each run of
+	// a trial writes under a prefix of its own,
+	// <prefix>/<namespace>/<experiment>/<experiment uid>/<trial>/<trial uid>/,
+	// named in its CRUCIBLE_ARTIFACT_URI. It cannot change after creation. It is not
 	// part of the spec digest: where outputs go does not change them.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="artifacts is immutable: trials of one Experiment write to one place"

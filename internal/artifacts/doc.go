@@ -5,10 +5,13 @@
 //
 // A trial writes its artifacts under
 //
-//	<prefix>/<namespace>/<experiment>/<trial>/
+//	<prefix>/<namespace>/<experiment>/<experiment uid>/<trial>/<trial uid>/
 //
 // (TrialPrefix), so that one experiment's artifacts share
-// <prefix>/<namespace>/<experiment>/ (ExperimentPrefix). Every prefix ends in
+// <prefix>/<namespace>/<experiment>/<experiment uid>/ (ExperimentPrefix).
+// The UIDs make each prefix one run's own: a Trial deleted and created
+// again, or an Experiment recreated under the same name, never lists or
+// deletes an earlier run's objects. Every prefix ends in
 // "/", so trial "a" never sees the objects of trial "ab".
 //
 // # Manifest

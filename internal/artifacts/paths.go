@@ -2,19 +2,24 @@ package artifacts
 
 import "strings"
 
-// TrialPrefix is the key prefix of one trial's artifacts:
-// "<prefix>/<namespace>/<experiment>/<trial>/". prefix is the store's
-// configured prefix; its leading and trailing slashes are trimmed, and an
-// empty prefix gives "<namespace>/<experiment>/<trial>/".
-func TrialPrefix(prefix, namespace, experiment, trial string) string {
-	return ExperimentPrefix(prefix, namespace, experiment) + trial + "/"
+// TrialPrefix is the key prefix of one run of a trial:
+// "<prefix>/<namespace>/<experiment>/<experiment uid>/<trial>/<trial uid>/".
+// The UIDs make it the prefix of this run alone: a Trial deleted by hand and
+// created again, or an Experiment deleted and created again under the same
+// name, writes under a prefix of its own, and its manifest lists only what it
+// wrote. prefix is the store's configured prefix; its leading and trailing
+// slashes are trimmed, and an empty prefix starts the key at <namespace>.
+func TrialPrefix(prefix, namespace, experiment, experimentUID, trial, trialUID string) string {
+	return ExperimentPrefix(prefix, namespace, experiment, experimentUID) + trial + "/" + trialUID + "/"
 }
 
-// ExperimentPrefix is the key prefix of one experiment's artifacts, under
-// which every trial's TrialPrefix lies: "<prefix>/<namespace>/<experiment>/",
-// with prefix trimmed as in TrialPrefix.
-func ExperimentPrefix(prefix, namespace, experiment string) string {
-	p := namespace + "/" + experiment + "/"
+// ExperimentPrefix is the key prefix of one run of an experiment, under which
+// every TrialPrefix of its trials lies:
+// "<prefix>/<namespace>/<experiment>/<experiment uid>/", with prefix trimmed
+// as in TrialPrefix. Deleting it deletes nothing of another Experiment of
+// the same name.
+func ExperimentPrefix(prefix, namespace, experiment, experimentUID string) string {
+	p := namespace + "/" + experiment + "/" + experimentUID + "/"
 	if prefix = strings.Trim(prefix, "/"); prefix != "" {
 		p = prefix + "/" + p
 	}

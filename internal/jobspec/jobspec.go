@@ -134,7 +134,7 @@ func trainerContainer(exp *crucible.Experiment, trial *crucible.Trial) corev1.Co
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
 			Name:      artifactsVolumeName,
 			MountPath: crucible.ArtifactsMountPath,
-			SubPath:   strings.TrimSuffix(artifacts.TrialPrefix(a.PersistentVolumeClaim.SubPath, trial.Namespace, exp.Name, trial.Name), "/"),
+			SubPath:   strings.TrimSuffix(artifacts.TrialKeyPrefix(a.PersistentVolumeClaim.SubPath, exp, trial), "/"),
 		})
 	}
 	return c
@@ -156,7 +156,7 @@ func trainerEnv(exp *crucible.Experiment, trial *crucible.Trial) []corev1.EnvVar
 		env = append(env, corev1.EnvVar{Name: crucible.EnvDatasetPath, Value: ds.MountPath})
 	}
 	if a := exp.Spec.Artifacts; a != nil {
-		env = append(env, artifactEnv(a, exp.Name, trial)...)
+		env = append(env, artifactEnv(exp, trial)...)
 	}
 	for _, e := range exp.Spec.Env {
 		env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
@@ -167,10 +167,11 @@ func trainerEnv(exp *crucible.Experiment, trial *crucible.Trial) []corev1.EnvVar
 // artifactEnv tells the trainer where its artifacts go. An s3 store's
 // credentials come from the Secret by reference: they never appear in the
 // Job.
-func artifactEnv(a *crucible.ArtifactsSpec, experiment string, trial *crucible.Trial) []corev1.EnvVar {
+func artifactEnv(exp *crucible.Experiment, trial *crucible.Trial) []corev1.EnvVar {
+	a := exp.Spec.Artifacts
 	if pvc := a.PersistentVolumeClaim; pvc != nil {
 		return []corev1.EnvVar{
-			{Name: crucible.EnvArtifactURI, Value: artifacts.URI(a, trial.Namespace, experiment, trial.Name)},
+			{Name: crucible.EnvArtifactURI, Value: artifacts.URI(exp, trial)},
 			{Name: crucible.EnvArtifactPath, Value: crucible.ArtifactsMountPath},
 		}
 	}
@@ -186,9 +187,9 @@ func artifactEnv(a *crucible.ArtifactsSpec, experiment string, trial *crucible.T
 		}}
 	}
 	env := []corev1.EnvVar{
-		{Name: crucible.EnvArtifactURI, Value: artifacts.URI(a, trial.Namespace, experiment, trial.Name)},
+		{Name: crucible.EnvArtifactURI, Value: artifacts.URI(exp, trial)},
 		{Name: crucible.EnvArtifactBucket, Value: s3.Bucket},
-		{Name: crucible.EnvArtifactPrefix, Value: artifacts.TrialPrefix(s3.Prefix, trial.Namespace, experiment, trial.Name)},
+		{Name: crucible.EnvArtifactPrefix, Value: artifacts.TrialKeyPrefix(s3.Prefix, exp, trial)},
 		{Name: "AWS_ENDPOINT_URL", Value: scheme + s3.Endpoint},
 		{Name: crucible.SecretKeyAccessKeyID, ValueFrom: secretRef(crucible.SecretKeyAccessKeyID)},
 		{Name: crucible.SecretKeySecretAccessKey, ValueFrom: secretRef(crucible.SecretKeySecretAccessKey)},

@@ -542,9 +542,9 @@ func TestNewJobForTrialArtifacts(t *testing.T) {
 			Endpoint: "s3.eu-west-1.amazonaws.com", Bucket: "models", Prefix: "/sweeps/", Region: "eu-west-1",
 			CredentialsSecret: crucible.SecretReference{Name: "writer"}}},
 		wantEnv: []corev1.EnvVar{
-			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "s3://models/sweeps/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "s3://models/sweeps/ml/resnet/resnet-uid/" + jobTestTrial + "/" + jobTestTrial + "-uid/"},
 			{Name: "CRUCIBLE_ARTIFACT_BUCKET", Value: "models"},
-			{Name: "CRUCIBLE_ARTIFACT_PREFIX", Value: "sweeps/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_PREFIX", Value: "sweeps/ml/resnet/resnet-uid/" + jobTestTrial + "/" + jobTestTrial + "-uid/"},
 			{Name: "AWS_ENDPOINT_URL", Value: "https://s3.eu-west-1.amazonaws.com"},
 			{Name: "AWS_ACCESS_KEY_ID", ValueFrom: secret("AWS_ACCESS_KEY_ID")},
 			{Name: "AWS_SECRET_ACCESS_KEY", ValueFrom: secret("AWS_SECRET_ACCESS_KEY")},
@@ -555,9 +555,9 @@ func TestNewJobForTrialArtifacts(t *testing.T) {
 		artifacts: crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
 			Endpoint: "minio.storage:9000", Bucket: "models", Insecure: true, CredentialsSecret: crucible.SecretReference{Name: "writer"}}},
 		wantEnv: []corev1.EnvVar{
-			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "s3://models/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "s3://models/ml/resnet/resnet-uid/" + jobTestTrial + "/" + jobTestTrial + "-uid/"},
 			{Name: "CRUCIBLE_ARTIFACT_BUCKET", Value: "models"},
-			{Name: "CRUCIBLE_ARTIFACT_PREFIX", Value: "ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_PREFIX", Value: "ml/resnet/resnet-uid/" + jobTestTrial + "/" + jobTestTrial + "-uid/"},
 			{Name: "AWS_ENDPOINT_URL", Value: "http://minio.storage:9000"},
 			{Name: "AWS_ACCESS_KEY_ID", ValueFrom: secret("AWS_ACCESS_KEY_ID")},
 			{Name: "AWS_SECRET_ACCESS_KEY", ValueFrom: secret("AWS_SECRET_ACCESS_KEY")},
@@ -566,10 +566,10 @@ func TestNewJobForTrialArtifacts(t *testing.T) {
 		name:      "a claim, the trial's own directory mounted at /artifacts",
 		artifacts: crucible.ArtifactsSpec{PersistentVolumeClaim: &crucible.PVCArtifactStore{ClaimName: "outputs", SubPath: "runs"}},
 		wantEnv: []corev1.EnvVar{
-			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "pvc://outputs/runs/ml/resnet/" + jobTestTrial + "/"},
+			{Name: "CRUCIBLE_ARTIFACT_URI", Value: "pvc://outputs/runs/ml/resnet/resnet-uid/" + jobTestTrial + "/" + jobTestTrial + "-uid/"},
 			{Name: "CRUCIBLE_ARTIFACT_PATH", Value: "/artifacts"},
 		},
-		wantMounts: []corev1.VolumeMount{{Name: "crucible-artifacts", MountPath: "/artifacts", SubPath: "runs/ml/resnet/" + jobTestTrial}},
+		wantMounts: []corev1.VolumeMount{{Name: "crucible-artifacts", MountPath: "/artifacts", SubPath: "runs/ml/resnet/resnet-uid/" + jobTestTrial + "/" + jobTestTrial + "-uid"}},
 		wantVols: []corev1.Volume{{Name: "crucible-artifacts", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "outputs"}}}},
 	}}

@@ -112,12 +112,14 @@ func (s *store) keys(ctx context.Context, prefix string) []string {
 	return out
 }
 
-// trialsWithArtifacts is the names of the trials with objects in the store.
+// trialsWithArtifacts is the names of the trials with objects in the store,
+// of any run of the experiment.
 func (s *store) trialsWithArtifacts(ctx context.Context, ns, experiment string) []string {
 	expPrefix := artifactPrefix + "/" + ns + "/" + experiment + "/"
 	seen := map[string]bool{}
 	for _, k := range s.keys(ctx, expPrefix) {
-		seen[strings.SplitN(strings.TrimPrefix(k, expPrefix), "/", 2)[0]] = true
+		// <experiment uid>/<trial>/<trial uid>/...
+		seen[strings.SplitN(strings.TrimPrefix(k, expPrefix), "/", 3)[1]] = true
 	}
 	var out []string
 	for name := range seen {
@@ -125,6 +127,14 @@ func (s *store) trialsWithArtifacts(ctx context.Context, ns, experiment string) 
 	}
 	sort.Strings(out)
 	return out
+}
+
+// trialKey is the key prefix of t's run: the documented layout
+// <prefix>/<namespace>/<experiment>/<experiment uid>/<trial>/<trial uid>/.
+func trialKey(t *crucible.Trial) string {
+	exp := metav1.GetControllerOf(t)
+	ExpectWithOffset(1, exp).NotTo(BeNil())
+	return artifactPrefix + "/" + t.Namespace + "/" + exp.Name + "/" + string(exp.UID) + "/" + t.Name + "/" + string(t.UID) + "/"
 }
 
 // manifestDigest computes the documented manifest digest from a listing of
@@ -233,7 +243,7 @@ var _ = Describe("Artifacts and retention", func() {
 			trials := trialsOf(ctx, ns)
 			Expect(trials).To(HaveLen(6))
 			for _, t := range trials {
-				key := artifactPrefix + "/" + ns + "/art/" + t.Name + "/"
+				key := trialKey(&t)
 				Expect(t.Status.Artifacts).NotTo(BeNil(), t.Name)
 				Expect(t.Status.Artifacts.URI).To(Equal("s3://" + artifactBucket + "/" + key))
 				Expect(t.Status.Artifacts.Objects).To(Equal(ptr.To(s.wrote[t.Name].objects)), t.Name)
@@ -249,6 +259,10 @@ var _ = Describe("Artifacts and retention", func() {
 			}
 
 			By("giving the trainer the credentials by reference only")
+			keys := map[string]string{}
+			for _, t := range trials {
+				keys[t.Name] = trialKey(&t)
+			}
 			for _, job := range jobsOf(ctx, ns) {
 				raw, err := json.Marshal(job.Spec)
 				Expect(err).NotTo(HaveOccurred())
@@ -264,7 +278,7 @@ var _ = Describe("Artifacts and retention", func() {
 					Expect(env[k].ValueFrom.SecretKeyRef.Key).To(Equal(k))
 				}
 				Expect(env["AWS_ENDPOINT_URL"].Value).To(Equal("http://" + s.srv.Host()))
-				Expect(env[crucible.EnvArtifactURI].Value).To(Equal("s3://" + artifactBucket + "/" + artifactPrefix + "/" + ns + "/art/" + job.Name + "/"))
+				Expect(env[crucible.EnvArtifactURI].Value).To(Equal("s3://" + artifactBucket + "/" + keys[job.Name]))
 			}
 		})
 
@@ -435,7 +449,7 @@ var _ = Describe("Artifacts and retention", func() {
 		By("leaving the store as an operator killed after deleting two prefixes would")
 		best := ranked(trialsOf(ctx, ns))
 		for _, t := range best[4:] {
-			for _, k := range s.keys(ctx, artifactPrefix+"/"+ns+"/resume/"+t.Name+"/") {
+			for _, k := range s.keys(ctx, trialKey(&t)) {
 				Expect(s.mc.RemoveObject(ctx, artifactBucket, k, minio.RemoveObjectOptions{})).To(Succeed())
 			}
 		}

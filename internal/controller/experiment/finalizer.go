@@ -88,7 +88,7 @@ func (r *Reconciler) finalize(ctx context.Context, exp *crucible.Experiment, now
 		return deletionPollPeriod, nil
 	}
 	where := artifacts.S3URI(exp.Spec.Artifacts.S3.Bucket,
-		artifacts.ExperimentPrefix(exp.Spec.Artifacts.S3.Prefix, exp.Namespace, exp.Name))
+		artifacts.ExperimentKeyPrefix(exp.Spec.Artifacts.S3.Prefix, exp))
 	if err := r.deleteAllArtifacts(ctx, exp); err != nil {
 		if late {
 			setCollected(exp, metav1.ConditionFalse, crucible.ReasonArtifactsAbandoned, fmt.Sprintf(
@@ -162,6 +162,6 @@ func (r *Reconciler) deleteAllArtifacts(ctx context.Context, exp *crucible.Exper
 	if err != nil {
 		return err
 	}
-	_, _, err = store.DeletePrefix(ctx, artifacts.ExperimentPrefix(exp.Spec.Artifacts.S3.Prefix, exp.Namespace, exp.Name))
+	_, _, err = store.DeletePrefix(ctx, artifacts.ExperimentKeyPrefix(exp.Spec.Artifacts.S3.Prefix, exp))
 	return err
 }

@@ -112,12 +112,12 @@ func TestFinalizeGivesUpAfterTimeout(t *testing.T) {
 		},
 		{
 			name:   "the bucket is gone",
-			stores: &fakeStores{deleteErr: errors.New("list objects under s3://runs/sweeps/ml/e/: The specified bucket does not exist")},
+			stores: &fakeStores{deleteErr: errors.New("list objects under s3://runs/sweeps/ml/e/uid-e/: The specified bucket does not exist")},
 			want:   "The specified bucket does not exist",
 		},
 		{
 			name:   "the keys may not delete",
-			stores: &fakeStores{deleteErr: errors.New("delete objects under s3://runs/sweeps/ml/e/: AccessDenied (HTTP 403): access denied")},
+			stores: &fakeStores{deleteErr: errors.New("delete objects under s3://runs/sweeps/ml/e/uid-e/: AccessDenied (HTTP 403): access denied")},
 			want:   "AccessDenied (HTTP 403)",
 		},
 	}
@@ -145,7 +145,7 @@ func TestFinalizeGivesUpAfterTimeout(t *testing.T) {
 				t.Errorf("finalizer removed within the timeout; want it kept")
 			}
 			ev := f.events()
-			if len(ev) != 1 || !strings.HasPrefix(ev[0], "Warning StoreError deleting the artifacts under s3://runs/sweeps/ml/e/: ") ||
+			if len(ev) != 1 || !strings.HasPrefix(ev[0], "Warning StoreError deleting the artifacts under s3://runs/sweeps/ml/e/uid-e/: ") ||
 				!strings.Contains(ev[0], tc.want) {
 				t.Errorf("events of 5 failing passes = %q; want one Warning StoreError", ev)
 			}
@@ -159,7 +159,7 @@ func TestFinalizeGivesUpAfterTimeout(t *testing.T) {
 			got = f.experiment(t, exp)
 			collected = condition(got.Status.Conditions, crucible.ExperimentCollectedCondition)
 			if collected.Status != metav1.ConditionFalse || collected.Reason != crucible.ReasonArtifactsAbandoned ||
-				!strings.Contains(collected.Message, "s3://runs/sweeps/ml/e/ are left in the store") || !strings.Contains(collected.Message, tc.want) {
+				!strings.Contains(collected.Message, "s3://runs/sweeps/ml/e/uid-e/ are left in the store") || !strings.Contains(collected.Message, tc.want) {
 				t.Errorf("Collected condition = %+v; want False ArtifactsAbandoned, naming the prefix and the error", collected)
 			}
 			if !controllerutil.ContainsFinalizer(got, crucible.ArtifactsFinalizer) {
@@ -207,7 +207,7 @@ func TestFinalizeDeletesArtifacts(t *testing.T) {
 	if _, err := f.pass(exp); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"sweeps/ml/e/"}, stores.prefixes()); diff != "" {
+	if diff := cmp.Diff([]string{"sweeps/ml/e/uid-e/"}, stores.prefixes()); diff != "" {
 		t.Errorf("prefixes deleted (-want +got):\n%s", diff)
 	}
 	if !f.gone(t, exp) {

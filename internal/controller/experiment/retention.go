@@ -104,12 +104,20 @@ func (r *Reconciler) deleteArtifacts(ctx context.Context, exp *crucible.Experime
 		return added, err
 	}
 	s3 := exp.Spec.Artifacts.S3
+	byName := make(map[string]*crucible.Trial, len(trials))
+	for i := range trials {
+		byName[trials[i].Name] = &trials[i]
+	}
 	var (
 		mu   sync.Mutex
 		errs []error
 	)
 	workqueue.ParallelizeUntil(ctx, maxParallelDeletes, len(plan.Remove), func(i int) {
-		_, _, err := store.DeletePrefix(ctx, artifacts.TrialPrefix(s3.Prefix, exp.Namespace, exp.Name, plan.Remove[i]))
+		t, ok := byName[plan.Remove[i]]
+		if !ok {
+			return // the Trial is gone, and with it the run's prefix
+		}
+		_, _, err := store.DeletePrefix(ctx, artifacts.TrialKeyPrefix(s3.Prefix, exp, t))
 		if err != nil {
 			mu.Lock()
 			defer mu.Unlock()

@@ -67,7 +67,8 @@ func endedRun(t *testing.T, exp *crucible.Experiment, stores *fakeStores) (*fixt
 
 func TestReconcileRecordsArtifacts(t *testing.T) {
 	exp := s3Experiment(true)
-	prefix := "team/" + exp.Namespace + "/" + exp.Name + "/" + sweepTrial(exp).Name + "/"
+	t1 := sweepTrial(exp)
+	prefix := "team/" + exp.Namespace + "/" + exp.Name + "/" + string(exp.UID) + "/" + t1.Name + "/" + string(t1.UID) + "/"
 	objs := []artifacts.Object{{Key: "model.bin", Size: 100, ETag: "a"}, {Key: "log.txt", Size: 5, ETag: "b"}}
 	stores := &fakeStores{objects: map[string][]artifacts.Object{prefix: objs}}
 	f, trial := endedRun(t, exp, stores)

@@ -399,7 +399,7 @@ func (r *Reconciler) listArtifacts(ctx context.Context, exp *crucible.Experiment
 	if err != nil {
 		return artifacts.Manifest{}, err
 	}
-	return st.Manifest(ctx, artifacts.TrialPrefix(exp.Spec.Artifacts.S3.Prefix, trial.Namespace, exp.Name, trial.Name))
+	return st.Manifest(ctx, artifacts.TrialKeyPrefix(exp.Spec.Artifacts.S3.Prefix, exp, trial))
 }
 
 // collectJob deletes an ended trial's Job, and its Pods with it, once

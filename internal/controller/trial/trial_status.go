@@ -193,7 +193,7 @@ func end(trial *crucible.Trial, exp *crucible.Experiment, l *listing, out outcom
 		}
 	}
 	if a != nil {
-		rec := &crucible.TrialArtifacts{URI: artifacts.URI(a, trial.Namespace, exp.Name, trial.Name)}
+		rec := &crucible.TrialArtifacts{URI: artifacts.URI(exp, trial)}
 		if a.S3 != nil && l != nil && l.err == nil {
 			m := l.manifest
 			rec.Objects, rec.Bytes, rec.ManifestDigest = &m.Objects, &m.Bytes, m.Digest

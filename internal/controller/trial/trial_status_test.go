@@ -572,7 +572,7 @@ func TestSetStatusFromJobObserved(t *testing.T) {
 			want: func() crucible.TrialStatus {
 				st := succeeded(1, metav1.Condition{Type: crucible.TrialArtifactsRecordedCondition, Status: metav1.ConditionTrue,
 					Reason: "Recorded", Message: "2 objects, 10 bytes", ObservedGeneration: 1})
-				st.Artifacts = &crucible.TrialArtifacts{URI: "s3://ml/ml/resnet/" + name + "/",
+				st.Artifacts = &crucible.TrialArtifacts{URI: "s3://ml/ml/resnet/resnet-uid/" + name + "/" + name + "-uid/",
 					Objects: ptr.To[int64](2), Bytes: ptr.To[int64](10), ManifestDigest: "sha256:" + strings.Repeat("e", 64)}
 				return st
 			}(),
@@ -586,7 +586,7 @@ func TestSetStatusFromJobObserved(t *testing.T) {
 			now: end,
 			want: crucible.TrialStatus{Phase: crucible.TrialFailed, JobName: name, StartTime: &metav1.Time{Time: t0},
 				CompletionTime: &metav1.Time{Time: end}, Attempts: 1, Reason: crucible.ReasonArtifactsTooMany,
-				Artifacts: &crucible.TrialArtifacts{URI: "s3://ml/ml/resnet/" + name + "/"},
+				Artifacts: &crucible.TrialArtifacts{URI: "s3://ml/ml/resnet/resnet-uid/" + name + "/" + name + "-uid/"},
 				Metrics:   map[string]string{"val_loss": "0.25"},
 				Message:   "the run's artifacts could not be recorded: s3://ml/ml/resnet/" + name + "/: " + artifacts.ErrTooManyObjects.Error(),
 				Conditions: []metav1.Condition{{Type: crucible.TrialSucceededCondition, Status: metav1.ConditionFalse,

@@ -195,8 +195,8 @@ func relative(objs []artifacts.Object, prefix string) []artifacts.Object {
 func TestManifest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
-	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "ab")
+	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "a", "a-uid")
+	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "ab", "ab-uid")
 
 	var written []artifacts.Object // under trialA, full keys
 	for key, size := range map[string]int{
@@ -229,8 +229,8 @@ func TestManifest(t *testing.T) {
 	// Neighbours that a prefix without its final "/" would take in.
 	e.put(t, trialAB+"model/weights.bin", 10)
 	e.put(t, strings.TrimSuffix(trialA, "/")+".tar", 4) // "runs/ns/exp/a.tar"
-	e.put(t, artifacts.ExperimentPrefix(storePrefix, "ns", "exp")+"summary.json", 8)
-	e.put(t, artifacts.TrialPrefix(storePrefix, "ns2", "exp", "a")+"metrics.json", 9)
+	e.put(t, artifacts.ExperimentPrefix(storePrefix, "ns", "exp", "exp-uid")+"summary.json", 8)
+	e.put(t, artifacts.TrialPrefix(storePrefix, "ns2", "exp", "exp-uid", "a", "a-uid")+"metrics.json", 9)
 
 	got := e.manifest(t, trialA)
 
@@ -253,7 +253,7 @@ func TestManifest(t *testing.T) {
 	t.Run("experiment prefix holds both trials", func(t *testing.T) {
 		// "a.tar" sorts before "a/..." in bytes ('.' < '/'): the store must
 		// list it first, or Manifest refuses the listing.
-		exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp")
+		exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp", "exp-uid")
 		want := artifacts.NewManifest(e.stat(t, exp))
 		if diff := cmp.Diff(want, e.manifest(t, exp)); diff != "" {
 			t.Errorf("Manifest(%q) mismatch (-StatObject +Manifest):\n%s", exp, diff)
@@ -264,7 +264,7 @@ func TestManifest(t *testing.T) {
 	})
 
 	t.Run("empty prefix lists nothing", func(t *testing.T) {
-		p := artifacts.TrialPrefix(storePrefix, "ns", "exp", "never-ran")
+		p := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "never-ran", "never-ran-uid")
 		if m, err := e.store.Manifest(t.Context(), p); err != nil || m != artifacts.NewManifest(nil) {
 			t.Errorf("Manifest(%q) = %+v, %v; want no objects, no error", p, m, err)
 		}
@@ -284,9 +284,9 @@ func TestManifest(t *testing.T) {
 func TestDeletePrefix(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
-	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "ab")
-	exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp")
+	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "a", "a-uid")
+	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "ab", "ab-uid")
+	exp := artifacts.ExperimentPrefix(storePrefix, "ns", "exp", "exp-uid")
 
 	var wantBytes int64
 	for key, size := range map[string]int{"model/weights.bin": 4096, "metrics.json": 20, "logs/x/y/z.txt": 7, "empty": 0} {
@@ -296,7 +296,7 @@ func TestDeletePrefix(t *testing.T) {
 		trialAB + "model/weights.bin",
 		strings.TrimSuffix(trialA, "/") + ".tar",
 		exp + "summary.json",
-		artifacts.TrialPrefix(storePrefix, "ns2", "exp", "a") + "metrics.json",
+		artifacts.TrialPrefix(storePrefix, "ns2", "exp", "exp-uid", "a", "a-uid") + "metrics.json",
 	}
 	for _, key := range kept {
 		e.put(t, key, 3)
@@ -315,7 +315,7 @@ func TestDeletePrefix(t *testing.T) {
 	}
 
 	t.Run("idempotent", func(t *testing.T) {
-		for _, p := range []string{trialA, artifacts.TrialPrefix(storePrefix, "ns", "exp", "never-ran")} {
+		for _, p := range []string{trialA, artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "never-ran", "never-ran-uid")} {
 			objects, bytes, err := e.store.DeletePrefix(t.Context(), p)
 			if err != nil || objects != 0 || bytes != 0 {
 				t.Errorf("DeletePrefix(%q) = %d, %d, %v; want 0, 0, nil", p, objects, bytes, err)
@@ -339,8 +339,8 @@ func TestPagination(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const n = 1100
-	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "many")
-	sibling := artifacts.TrialPrefix(storePrefix, "ns", "exp", "many2")
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "many", "many-uid")
+	sibling := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "many2", "many2-uid")
 	wantBytes := e.putMany(t, trial, n)
 	e.putMany(t, sibling, 5)
 
@@ -374,7 +374,7 @@ func TestDeletePrefixGoesPastUndeletable(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, lockedBucket, minio.MakeBucketOptions{ObjectLocking: true})
 	const n = 1100
-	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "held")
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "held", "held-uid")
 	total := e.putMany(t, trial, n)
 	held := trial + "obj-0001" // 1 byte
 	on, off := minio.LegalHoldEnabled, minio.LegalHoldDisabled
@@ -406,7 +406,7 @@ func TestMissingBucket(t *testing.T) {
 	e := newEnv(t)
 	const missing = "no-such-bucket"
 	store := newStore(t, e.srv, missing, e.srv.Region)
-	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "a", "a-uid")
 	where := artifacts.S3URI(missing, trial)
 
 	m, err := store.Manifest(t.Context(), trial)
@@ -429,7 +429,7 @@ func TestMissingBucket(t *testing.T) {
 func TestStoppedServer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "a")
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "a", "a-uid")
 	put := e.put(t, trial+"model.bin", 64)
 	put.Key = "model.bin"
 	want := artifacts.NewManifest([]artifacts.Object{put})
