@@ -86,9 +86,12 @@ demo: build dev-cluster ## A local cluster, the operator, a sample sweep to the 
 build: ## Build the manager binary into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd
 
+# RUN_ARGS are the manager's flags, e.g. RUN_ARGS="--artifact-endpoints=127.0.0.1:9000 --artifact-allow-insecure".
+RUN_ARGS ?=
+
 .PHONY: run
 run: manifests ## Run the operator against the cluster in KUBECONFIG (install the CRDs first: make install).
-	go run ./cmd
+	go run ./cmd $(RUN_ARGS)
 
 .PHONY: install
 install: $(LOCALBIN)/kubectl ## Install the CRDs and the admission policies into the cluster in KUBECONFIG.

@@ -146,7 +146,11 @@ up() {
 #
 #   make -s dev-s3 | kubectl apply -n <namespace> -f -
 #
-# and give the Experiment (then run the operator locally: make run):
+# run the operator locally, allowed to talk to this store:
+#
+#   make run RUN_ARGS="--artifact-endpoints=$ENDPOINT --artifact-allow-insecure"
+#
+# and give the Experiment:
 #
 #   spec:
 #     artifacts:
