@@ -13,15 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
-	"github.com/crucible-dev/crucible/internal/controller"
 )
 
 // ShortDeletionTimeout is the artifact deletion timeout of the manager
@@ -33,31 +28,6 @@ const ShortDeletionTimeout = 8 * time.Second
 // ShortDeletionTimeout has passed: the failed passes before it are retried
 // with backoff, so the first pass after it can come as late again.
 const DeletionTimeout = 2*ShortDeletionTimeout + Timeout
-
-// startManagerWith starts a manager with the production wiring and o, and
-// returns a function that stops it and waits until it has stopped.
-func startManagerWith(o controller.Options) (stop func()) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  controller.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	ctx, cancel := context.WithCancel(context.Background())
-	Expect(controller.Setup(ctx, mgr, o)).To(Succeed())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
-	return func() {
-		cancel()
-		Eventually(done, Timeout, Interval).Should(BeClosed())
-	}
-}
 
 // eventsOf returns the events.k8s.io Events about the named object of ns
 // with reason.
@@ -130,13 +100,9 @@ var _ = Describe("Experiment hardening", func() {
 
 	It("lets a deleted Experiment go after the deletion timeout when its credentials Secret is gone, leaving its artifacts", func() {
 		s := newStore(ctx, ns)
-		DeferCleanup(startManagerWith(controller.Options{
-			ExperimentWorkers:       2,
-			TrialWorkers:            4,
-			ArtifactDeletionTimeout: ShortDeletionTimeout,
-			ArtifactEndpoints:       []string{s.srv.Host()},
-			ArtifactAllowInsecure:   true,
-		}))
+		o := managerOptions()
+		o.ArtifactDeletionTimeout = ShortDeletionTimeout
+		DeferCleanup(startManagerWith(o))
 		exp := artifactSweep("orphan", ns, s)
 		Expect(k8sClient.Create(ctx, exp)).To(Succeed())
 		c := newCluster(ns)

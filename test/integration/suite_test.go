@@ -120,9 +120,21 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// startManager starts a manager with the production wiring and returns a
-// function that stops it and waits until it has stopped.
-func startManager() (stop func()) {
+// managerOptions are the controllers' options in most specs: a few workers,
+// and the tests' S3 servers (versitygw on loopback, in plain HTTP) allowed.
+func managerOptions() controller.Options {
+	return controller.Options{ExperimentWorkers: 2, TrialWorkers: 4,
+		ArtifactEndpoints: []string{"127.0.0.1"}, ArtifactAllowInsecure: true}
+}
+
+// startManager starts a manager with the production wiring and
+// managerOptions, and returns a function that stops it and waits until it
+// has stopped.
+func startManager() (stop func()) { return startManagerWith(managerOptions()) }
+
+// startManagerWith starts a manager with the production wiring and o, and
+// returns a function that stops it and waits until it has stopped.
+func startManagerWith(o controller.Options) (stop func()) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controller.CacheOptions(),
@@ -133,9 +145,7 @@ func startManager() (stop func()) {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
-	Expect(controller.Setup(ctx, mgr, controller.Options{ExperimentWorkers: 2, TrialWorkers: 4,
-		// The tests' S3 servers: versitygw on loopback, in plain HTTP.
-		ArtifactEndpoints: []string{"127.0.0.1"}, ArtifactAllowInsecure: true})).To(Succeed())
+	Expect(controller.Setup(ctx, mgr, o)).To(Succeed())
 	done := make(chan struct{})
 	go func() {
 		defer GinkgoRecover()

@@ -124,33 +124,25 @@ func setFailedFor(exp *crucible.Experiment, reason, message string, now metav1.T
 	if isTerminal(&exp.Status) {
 		return
 	}
-	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
-		Type:               crucible.ExperimentFailedCondition,
-		Status:             metav1.ConditionTrue,
-		Reason:             reason,
-		Message:            truncate(message),
-		ObservedGeneration: exp.Generation,
-		LastTransitionTime: now,
-	})
+	setCondition(exp, crucible.ExperimentFailedCondition, metav1.ConditionTrue, reason, message, now)
 }
 
 // setTemplateCondition records the dry run of the first trial's Job, for
 // this generation.
 func setTemplateCondition(exp *crucible.Experiment, status metav1.ConditionStatus, reason, message string, now metav1.Time) {
-	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
-		Type:               crucible.ExperimentTemplateValidCondition,
-		Status:             status,
-		Reason:             reason,
-		Message:            truncate(message),
-		ObservedGeneration: exp.Generation,
-		LastTransitionTime: now,
-	})
+	setCondition(exp, crucible.ExperimentTemplateValidCondition, status, reason, message, now)
 }
 
 // setCollected sets the Collected condition.
 func setCollected(exp *crucible.Experiment, status metav1.ConditionStatus, reason, message string, now metav1.Time) {
+	setCondition(exp, crucible.ExperimentCollectedCondition, status, reason, message, now)
+}
+
+// setCondition sets the condition of type t, observed at the Experiment's
+// generation, its message bounded.
+func setCondition(exp *crucible.Experiment, t string, status metav1.ConditionStatus, reason, message string, now metav1.Time) {
 	meta.SetStatusCondition(&exp.Status.Conditions, metav1.Condition{
-		Type:               crucible.ExperimentCollectedCondition,
+		Type:               t,
 		Status:             status,
 		Reason:             reason,
 		Message:            truncate(message),
