@@ -49,16 +49,7 @@ var _ = Describe("A trial Pod deleted before it ended", func() {
 
 		By("deleting the namespace the way kubectl delete does")
 		ends := watchPodEnds(ctx, ns)
-		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
-		start := time.Now()
-		Expect(k8sClient.Delete(ctx, nsObj)).To(Succeed())
-		Eventually(ctx, func(g Gomega) {
-			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nsObj), nsObj)
-			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(),
-				"namespace %s is still there (phase %s, conditions %v; Pods left: %s)",
-				ns, nsObj.Status.Phase, nsObj.Status.Conditions, podSummary(ctx, ns))
-		}, NamespaceDeletionTimeout, Interval).Should(Succeed())
-		AddReportEntry("namespace gone after", since(start))
+		deleteNamespace(ctx, ns, NamespaceDeletionTimeout)
 
 		By("having made every trial Pod terminal before it was removed, as a kubelet does")
 		last := ends.result()
@@ -135,6 +126,22 @@ func podCondition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodConditi
 		}
 	}
 	return nil
+}
+
+// deleteNamespace deletes ns as kubectl delete does and waits until it is
+// gone, at most timeout, reporting how long it took.
+func deleteNamespace(ctx context.Context, ns string, timeout time.Duration) {
+	GinkgoHelper()
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	start := time.Now()
+	Expect(k8sClient.Delete(ctx, nsObj)).To(Succeed())
+	Eventually(ctx, func(g Gomega) {
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nsObj), nsObj)
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(),
+			"namespace %s is still there (phase %s, conditions %v; Pods left: %s)",
+			ns, nsObj.Status.Phase, nsObj.Status.Conditions, podSummary(ctx, ns))
+	}, timeout, Interval).Should(Succeed())
+	AddReportEntry("namespace gone after", since(start))
 }
 
 // podSummary says, for a failure message, which Pods ns still has and in

@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -75,15 +74,7 @@ var _ = Describe("A namespace deleted with an Experiment, its s3 store's Secret 
 		Expect(err).NotTo(HaveOccurred())
 
 		By("deleting the namespace the way kubectl delete does")
-		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
-		start := time.Now()
-		Expect(k8sClient.Delete(ctx, nsObj)).To(Succeed())
-		Eventually(ctx, func(g Gomega) {
-			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nsObj), nsObj)
-			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(),
-				"namespace %s is still there (phase %s, conditions %v)", ns, nsObj.Status.Phase, nsObj.Status.Conditions)
-		}, StoreDeletionTimeout, Interval).Should(Succeed())
-		AddReportEntry("namespace gone after", since(start))
+		deleteNamespace(ctx, ns, StoreDeletionTimeout)
 
 		// Whether the artifacts were deleted depends on whether the
 		// namespace controller removed the Secret before the trainers
