@@ -31,6 +31,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.dataset) == has(oldSelf.dataset)",fieldPath=".dataset",message="dataset is immutable: a changed pin is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.parameters) == has(oldSelf.parameters)",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.artifacts) == has(oldSelf.artifacts)",fieldPath=".artifacts",message="artifacts is immutable: trials of one Experiment write to one place"
+// +kubebuilder:validation:XValidation:rule="has(self.source) == has(oldSelf.source)",fieldPath=".source",message="source is immutable: a changed pin is a new Experiment"
 type ExperimentSpec struct {
 	// image is the trainer's container image, pinned by digest:
 	// "<repository>@sha256:<64 hex digits>". A tag alone is refused, because
@@ -90,6 +91,13 @@ type ExperimentSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="dataset is immutable: a changed pin is a new Experiment"
 	Dataset *DatasetSpec `json:"dataset,omitempty"`
+
+	// source names the code the image was built from, for the record: the
+	// trials' provenance lists it among their inputs. The operator does not
+	// fetch it.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="source is immutable: a changed pin is a new Experiment"
+	Source *SourceSpec `json:"source,omitempty"`
 
 	// parameters is the search space. Every grid point runs once per seed
 	// replica. An empty search space is one point: the run repeated for
@@ -392,6 +400,42 @@ type DatasetSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="mountPath must be an absolute path"
 	MountPath string `json:"mountPath,omitempty"`
+
+	// verify says whether the operator checks digest against the dataset
+	// before the first trial: Always (the default) runs one verifier Job
+	// that hashes the mounted source; Never skips it, and the Experiment's
+	// DatasetVerified condition and every trial's provenance say so.
+	// +optional
+	// +kubebuilder:default=Always
+	Verify DatasetVerifyPolicy `json:"verify,omitempty"`
+}
+
+// DatasetVerifyPolicy says whether a dataset's digest is checked.
+// +kubebuilder:validation:Enum=Always;Never
+type DatasetVerifyPolicy string
+
+const (
+	// DatasetVerifyAlways checks the digest before the first trial.
+	DatasetVerifyAlways DatasetVerifyPolicy = "Always"
+	// DatasetVerifyNever trusts the digest as written.
+	DatasetVerifyNever DatasetVerifyPolicy = "Never"
+)
+
+// SourceSpec names the source code of a run: a repository and a commit.
+type SourceSpec struct {
+	// repository is the repository's URL, as a git client would clone it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https?|ssh|git)://[^ ]+$') || self.matches('^[A-Za-z0-9._-]+@[^ :]+:[^ ]+$')",message="repository must be a URL (https://, ssh://, git://) or an scp-like git@host:path"
+	Repository string `json:"repository"`
+
+	// commit is the full commit hash: 40 lowercase hex digits.
+	// +required
+	// +kubebuilder:validation:MinLength=40
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-f0-9]{40}$')",message="commit must be 40 lowercase hex digits"
+	Commit string `json:"commit"`
 }
 
 // DatasetSource is where a dataset is mounted from: exactly one of its fields.
@@ -641,6 +685,29 @@ const (
 	// ReasonDryRunAccepted: the API server accepted the dry run.
 	ReasonDryRunAccepted = "DryRunAccepted"
 	// ReasonInvalidTemplate (above) when it refused it.
+
+	// ExperimentDatasetVerifiedCondition surfaces on an Experiment with a
+	// dataset: Unknown while its verifier Job runs, True when the digest
+	// it found is spec.dataset.digest (the message has the digest, the
+	// transition time says when), False when it differs, when the verifier
+	// could not hash the dataset, or when spec.dataset.verify is Never. No
+	// trial starts before it is True, or False for Never.
+	ExperimentDatasetVerifiedCondition = "DatasetVerified"
+	// ReasonVerifying: the verifier Job is hashing the dataset.
+	ReasonVerifying = "Verifying"
+	// ReasonDigestMatched: the dataset as mounted has the pinned digest.
+	ReasonDigestMatched = "DigestMatched"
+	// ReasonDatasetDigestMismatch: the dataset as mounted has another
+	// digest than the pinned one; the message names both. The Experiment
+	// fails with the same reason and no trial runs.
+	ReasonDatasetDigestMismatch = "DatasetDigestMismatch"
+	// ReasonDatasetVerificationFailed: the verifier could not hash the
+	// dataset (a special file, a symlink out of the tree, an unreadable
+	// file, a Pod that failed or ran past its deadline); the message has
+	// its words. The Experiment fails with the same reason.
+	ReasonDatasetVerificationFailed = "DatasetVerificationFailed"
+	// ReasonVerificationDisabled: spec.dataset.verify is Never.
+	ReasonVerificationDisabled = "VerificationDisabled"
 
 	// ExperimentSuspendedCondition surfaces while spec.suspend is set.
 	ExperimentSuspendedCondition = "Suspended"

@@ -211,6 +211,35 @@ type TrialStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Attempts int32 `json:"attempts,omitempty"`
+
+	// provenance records the trial's provenance: an in-toto Statement
+	// (SLSA Provenance v1) of its inputs and outputs, written when it
+	// ended, signed when the operator has a key.
+	// +optional
+	Provenance *TrialProvenance `json:"provenance,omitempty"`
+}
+
+// TrialProvenance records where a trial's provenance is and what it says.
+type TrialProvenance struct {
+	// digest is "sha256:<hex>" of the in-toto Statement's bytes, the DSSE
+	// envelope's payload: the same whether the envelope is signed or not.
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	Digest string `json:"digest"`
+
+	// uri is where its DSSE envelope is stored, one line of JSON, beside
+	// the trial's artifacts: s3://<bucket>/<trial's key prefix
+	// without its last slash>.provenance.intoto.jsonl. Empty without an s3
+	// store: the record is then not kept by the operator.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	URI string `json:"uri,omitempty"`
+
+	// keyID names the ed25519 key that signed it; empty when the operator
+	// has no signing key and the envelope is unsigned.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	KeyID string `json:"keyID,omitempty"`
 }
 
 // TrialArtifacts records a trial's artifacts.

@@ -42,10 +42,20 @@ func Compute(spec *crucible.ExperimentSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return Of(b), nil
+}
+
+// Canonical returns the canonical JSON encoding of spec's pinned fields:
+// the bytes Compute hashes, which a provenance record carries so that its
+// reader can check them against the digest with Of.
+func Canonical(spec *crucible.ExperimentSpec) ([]byte, error) { return canonical(spec) }
+
+// Of returns the digest of a canonical encoding Canonical returned.
+func Of(canonical []byte) string {
 	h := sha256.New()
 	h.Write([]byte(version))
-	h.Write(b)
-	return prefix + hex.EncodeToString(h.Sum(nil)), nil
+	h.Write(canonical)
+	return prefix + hex.EncodeToString(h.Sum(nil))
 }
 
 // canonical returns the canonical JSON encoding of spec's pinned fields.
@@ -74,6 +84,7 @@ type pinned struct {
 	Resources   *corev1.ResourceRequirements `json:"resources,omitempty"`
 	PodTemplate *corev1.PodTemplateSpec      `json:"podTemplate,omitempty"`
 	Dataset     *dataset                     `json:"dataset,omitempty"`
+	Source      *source                      `json:"source,omitempty"`
 	Parameters  []parameter                  `json:"parameters,omitempty"`
 	Search      search                       `json:"search"`
 	Seeds       seeds                        `json:"seeds"`
@@ -91,6 +102,11 @@ type dataset struct {
 	Digest    string        `json:"digest"`
 	Source    datasetSource `json:"source"`
 	MountPath string        `json:"mountPath"`
+}
+
+type source struct {
+	Repository string `json:"repository"`
+	Commit     string `json:"commit"`
 }
 
 type datasetSource struct {
@@ -174,6 +190,9 @@ func pin(spec *crucible.ExperimentSpec) *pinned {
 		if s := d.Source.Image; s != nil {
 			p.Dataset.Source.Image = &imageSource{Reference: s.Reference}
 		}
+	}
+	if s := spec.Source; s != nil {
+		p.Source = &source{Repository: s.Repository, Commit: s.Commit}
 	}
 	for _, sp := range spec.Parameters {
 		q := parameter{Name: sp.Name, Values: sp.Values}

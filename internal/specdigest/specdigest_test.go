@@ -541,6 +541,10 @@ func TestPinnedFieldChanges(t *testing.T) {
 		{name: "objective metric", change: func(s *crucible.ExperimentSpec) { s.Objective.Metric = "val_acc" }},
 		{name: "objective goal", change: func(s *crucible.ExperimentSpec) { s.Objective.Goal = crucible.GoalMaximize }},
 
+		{name: "source added", change: func(s *crucible.ExperimentSpec) {
+			s.Source = &crucible.SourceSpec{Repository: "https://git.example.com/vision/trainer.git", Commit: strings.Repeat("a", 40)}
+		}},
+		{name: "dataset verify", same: true, change: func(s *crucible.ExperimentSpec) { s.Dataset.Verify = crucible.DatasetVerifyNever }},
 		{name: "parallelism", same: true, change: func(s *crucible.ExperimentSpec) { s.Parallelism = 1 }},
 		{name: "maxFailedTrials", same: true, change: func(s *crucible.ExperimentSpec) { s.MaxFailedTrials = 10 }},
 		{name: "suspend", same: true, change: func(s *crucible.ExperimentSpec) { s.Suspend = true }},
@@ -680,5 +684,16 @@ func TestCanonicalDecimal(t *testing.T) {
 				t.Errorf("canonicalDecimal(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCanonicalIsWhatComputeHashes(t *testing.T) {
+	spec := decode(t, fullYAML)
+	b, err := Canonical(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Of(b); got != goldenDigest {
+		t.Errorf("Of(Canonical(spec)) = %s, want the golden digest %s", got, goldenDigest)
 	}
 }
