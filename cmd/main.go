@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -24,9 +27,14 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller"
 	"github.com/crucible-dev/crucible/internal/controller/experiment"
 	"github.com/crucible-dev/crucible/internal/controller/store"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 )
 
 var scheme = runtime.NewScheme()
+
+// verifierImageEnv names the variable the manager's Deployment sets to its
+// own image (config/manager), the default of --dataset-verifier-image.
+const verifierImageEnv = "CRUCIBLE_DATASET_VERIFIER_IMAGE"
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -49,9 +57,19 @@ type options struct {
 	artifactInsecure     bool
 	artifactTimeout      time.Duration
 	artifactMaxObjects   int64
+	verifierImage        string
+	verifierDeadline     time.Duration
 }
 
 func main() {
+	// The image's second entry point: the dataset verifier, which runs in
+	// an Experiment's namespace, not as the operator.
+	if len(os.Args) > 2 && os.Args[1] == "dataset" && os.Args[2] == "verify" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := datasetVerify(ctx, os.Args[3:], os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; \"0\" turns it off.")
 	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
@@ -79,6 +97,11 @@ func main() {
 		"Most objects a trial's artifact manifest counts; a trial with more fails.")
 	flag.DurationVar(&o.artifactDeletion, "artifact-deletion-timeout", experiment.DefaultArtifactDeletionTimeout,
 		"How long after an Experiment was deleted its artifacts are tried to be deleted; past it the Experiment goes and they are left in the store.")
+	flag.StringVar(&o.verifierImage, "dataset-verifier-image", os.Getenv(verifierImageEnv),
+		"Image of the Job that verifies an Experiment's dataset: the operator's own, which runs it as /manager dataset verify. "+
+			"Defaults to $"+verifierImageEnv+"; without it, Experiments that verify a dataset fail.")
+	flag.DurationVar(&o.verifierDeadline, "dataset-verifier-deadline", experiment.DefaultVerifierDeadline,
+		"How long a dataset verifier Job may run before verification fails.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -123,6 +146,8 @@ func run(ctx context.Context, o options) error {
 		ArtifactAllowInsecure:      o.artifactInsecure,
 		ArtifactStoreTimeout:       o.artifactTimeout,
 		ArtifactMaxObjectsPerTrial: o.artifactMaxObjects,
+
+		DatasetVerifier: jobspec.Verifier{Image: o.verifierImage, Deadline: metav1.Duration{Duration: o.verifierDeadline}},
 	}); err != nil {
 		return err
 	}

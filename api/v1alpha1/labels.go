@@ -5,16 +5,24 @@ package v1alpha1
 // operator's cache selects Jobs and Pods by them.
 const (
 	// ExperimentLabel is set on Trials, Jobs and Pods to the name of the
-	// Experiment they belong to.
+	// Experiment they belong to. The operator's cache holds only Jobs and
+	// Pods that carry it.
 	ExperimentLabel = "crucible.dev/experiment"
 
 	// TrialLabel is set on Jobs and Pods to the name of the Trial they run.
-	// The operator's cache holds only Jobs and Pods that carry it.
 	TrialLabel = "crucible.dev/trial"
 
 	// TrialIndexAnnotation is set on Jobs and Pods to the Trial's index in
 	// the search space, for humans reading a Pod.
 	TrialIndexAnnotation = "crucible.dev/trial-index"
+
+	// DatasetVerifierLabel is set to "true" on an Experiment's dataset
+	// verifier Job and its Pod, beside ExperimentLabel.
+	DatasetVerifierLabel = "crucible.dev/dataset-verifier"
+
+	// DatasetDigestAnnotation is set on the verifier Job and its Pod to the
+	// digest the Experiment pins, for humans reading them.
+	DatasetDigestAnnotation = "crucible.dev/dataset-digest"
 )
 
 // Environment variables every trial container sees.

@@ -26,6 +26,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/controller/trial"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 )
 
 // Options configures the controllers.
@@ -51,6 +52,9 @@ type Options struct {
 	// ArtifactMaxObjectsPerTrial is the most objects a trial's manifest
 	// counts; artifacts.DefaultMaxObjects when zero.
 	ArtifactMaxObjectsPerTrial int64
+	// DatasetVerifier is the image, command and deadline of the Job that
+	// verifies an Experiment's dataset; see experiment.WithDatasetVerifier.
+	DatasetVerifier jobspec.Verifier
 }
 
 // Setup registers the cache indexes and both controllers with mgr.
@@ -72,7 +76,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := experiment.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-experiment"),
 		experiment.WithConcurrency(max(1, o.ExperimentWorkers)), experiment.WithClock(o.Clock),
-		experiment.WithStores(stores), experiment.WithArtifactDeletionTimeout(o.ArtifactDeletionTimeout)).SetupWithManager(mgr); err != nil {
+		experiment.WithStores(stores), experiment.WithArtifactDeletionTimeout(o.ArtifactDeletionTimeout),
+		experiment.WithDatasetVerifier(o.DatasetVerifier)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
@@ -88,7 +93,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 // cached object; and of Jobs and Pods keeps only what the controllers read
 // (metadata and status), not their pod specs, which are most of their size.
 func CacheOptions() cache.Options {
-	ours, err := labels.NewRequirement(crucible.TrialLabel, selection.Exists, nil)
+	ours, err := labels.NewRequirement(crucible.ExperimentLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key: cannot fail
 	}

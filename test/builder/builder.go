@@ -104,6 +104,12 @@ func (w *ExperimentWrapper) PVCDataset(claim, subPath, mountPath string) *Experi
 	return w
 }
 
+// DatasetVerify sets spec.dataset.verify; the dataset must be set first.
+func (w *ExperimentWrapper) DatasetVerify(p crucible.DatasetVerifyPolicy) *ExperimentWrapper {
+	w.Spec.Dataset.Verify = p
+	return w
+}
+
 // UID sets metadata.uid, for tests without an API server.
 func (w *ExperimentWrapper) UID(uid types.UID) *ExperimentWrapper {
 	w.ObjectMeta.UID = uid

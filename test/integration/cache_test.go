@@ -16,16 +16,16 @@ import (
 )
 
 var _ = Describe("The manager's cache", func() {
-	It("holds only the Jobs and Pods that carry the crucible.dev/trial label, without their pod specs", func() {
+	It("holds only the Jobs and Pods that carry the crucible.dev/experiment label, without their pod specs", func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		DeferCleanup(cancel)
 		ns := newNamespace(ctx)
 
 		podSpec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{Name: "c", Image: "registry.example/x:1"}}}
-		for _, labels := range []map[string]string{{crucible.TrialLabel: "t"}, {"app": "other"}} {
+		for _, labels := range []map[string]string{{crucible.ExperimentLabel: "e"}, {"app": "other"}} {
 			name := "ours"
-			if labels[crucible.TrialLabel] == "" {
+			if labels[crucible.ExperimentLabel] == "" {
 				name = "theirs"
 			}
 			meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}

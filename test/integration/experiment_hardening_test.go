@@ -83,13 +83,16 @@ var _ = Describe("Experiment hardening", func() {
 			g.Expect(tv.ObservedGeneration).To(Equal(got.Generation))
 		}, Timeout, Interval).Should(Succeed())
 		Consistently(func() []crucible.Trial { return trialsOf(ctx, ns) }, ConsistentlyDuration, Interval).Should(BeEmpty())
-		Expect(jobsOf(ctx, ns)).To(BeEmpty(), "a dry run creates nothing")
+		var all batchv1.JobList
+		Expect(k8sClient.List(ctx, &all, client.InNamespace(ns))).To(Succeed())
+		Expect(all.Items).To(BeEmpty(), "a dry run creates nothing, and no dataset is verified for a template that cannot run")
 	})
 
 	It("records the dry run of a template the API server accepts, and runs the sweep", func() {
 		DeferCleanup(startManager())
 		Expect(k8sClient.Create(ctx, sweep("fine", ns, 2))).To(Succeed())
 		Eventually(func(g Gomega) {
+			verifyDatasets(ctx, ns, "")
 			g.Expect(trialsOf(ctx, ns)).To(HaveLen(2))
 			tv := meta.FindStatusCondition(getExperiment(ctx, ns, "fine").Status.Conditions, crucible.ExperimentTemplateValidCondition)
 			g.Expect(tv).NotTo(BeNil())

@@ -53,6 +53,7 @@ func newCluster(ns string) *cluster {
 // step finishes up to n unfinished Jobs with decide, after recording how
 // many were running at once. It returns how many it finished.
 func (c *cluster) step(ctx context.Context, n int, decide func(*batchv1.Job) outcome) int {
+	verifyDatasets(ctx, c.ns, "")
 	jobs := unfinishedJobs(ctx, c.ns)
 	c.maxActive = max(c.maxActive, len(jobs))
 	done := 0
@@ -91,9 +92,10 @@ func trialsOf(ctx context.Context, ns string) []crucible.Trial {
 	return list.Items
 }
 
+// jobsOf lists the trials' Jobs of ns: not the dataset verifier's.
 func jobsOf(ctx context.Context, ns string) []batchv1.Job {
 	var list batchv1.JobList
-	ExpectWithOffset(1, k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	ExpectWithOffset(1, k8sClient.List(ctx, &list, client.InNamespace(ns), client.HasLabels{crucible.TrialLabel})).To(Succeed())
 	return list.Items
 }
 

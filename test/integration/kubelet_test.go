@@ -62,10 +62,15 @@ func isFinished(job *batchv1.Job) bool {
 	return false
 }
 
-// unfinishedJobs lists the Jobs of ns that have not ended.
+// unfinishedJobs lists the trials' Jobs of ns that have not ended.
 func unfinishedJobs(ctx context.Context, ns string) []batchv1.Job {
+	return unfinished(ctx, ns, client.HasLabels{crucible.TrialLabel})
+}
+
+// unfinished lists the Jobs of ns that have not ended and match opts.
+func unfinished(ctx context.Context, ns string, opts ...client.ListOption) []batchv1.Job {
 	var jobs batchv1.JobList
-	ExpectWithOffset(1, k8sClient.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
+	ExpectWithOffset(2, k8sClient.List(ctx, &jobs, append(opts, client.InNamespace(ns))...)).To(Succeed())
 	var out []batchv1.Job
 	for _, j := range jobs.Items {
 		if !isFinished(&j) {
@@ -73,6 +78,21 @@ func unfinishedJobs(ctx context.Context, ns string) []batchv1.Job {
 		}
 	}
 	return out
+}
+
+// verifyDatasets plays the dataset verifier of every unfinished verifier
+// Job of ns: it reports the digest the Job's annotation says the
+// Experiment pins, or found when it is not empty.
+func verifyDatasets(ctx context.Context, ns, found string) int {
+	jobs := unfinished(ctx, ns, client.MatchingLabels{crucible.DatasetVerifierLabel: "true"})
+	for i := range jobs {
+		digest := found
+		if digest == "" {
+			digest = jobs[i].Annotations[crucible.DatasetDigestAnnotation]
+		}
+		finishJob(ctx, &jobs[i], succeeded(`{"digest":"`+digest+`","files":2,"bytes":2048}`))
+	}
+	return len(jobs)
 }
 
 // finishJob plays the kubelet and the Job controller: it creates the Job's
@@ -94,6 +114,10 @@ func finishJob(ctx context.Context, job *batchv1.Job, o outcome) {
 	if err := k8sClient.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	}
+	containerName := crucible.TrainerContainerName
+	if job.Labels[crucible.DatasetVerifierLabel] == "true" {
+		containerName = job.Spec.Template.Spec.Containers[0].Name
+	}
 	phase := corev1.PodSucceeded
 	if o.exitCode != 0 || o.reason == "OOMKilled" {
 		phase = corev1.PodFailed
@@ -102,7 +126,7 @@ func finishJob(ctx context.Context, job *batchv1.Job, o outcome) {
 		Phase:     phase,
 		StartTime: &now,
 		ContainerStatuses: []corev1.ContainerStatus{{
-			Name:    crucible.TrainerContainerName,
+			Name:    containerName,
 			Image:   job.Spec.Template.Spec.Containers[0].Image,
 			ImageID: job.Spec.Template.Spec.Containers[0].Image,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{

@@ -35,6 +35,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/test/builder"
 )
 
@@ -122,9 +123,13 @@ var _ = AfterSuite(func() {
 
 // managerOptions are the controllers' options in most specs: a few workers,
 // and the tests' S3 servers (versitygw on loopback, in plain HTTP) allowed.
+// verifierImage is the operator's image as the tests' manager knows it.
+const verifierImage = "registry.example.com/crucible/manager@sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+
 func managerOptions() controller.Options {
 	return controller.Options{ExperimentWorkers: 2, TrialWorkers: 4,
-		ArtifactEndpoints: []string{"127.0.0.1"}, ArtifactAllowInsecure: true}
+		ArtifactEndpoints: []string{"127.0.0.1"}, ArtifactAllowInsecure: true,
+		DatasetVerifier: jobspec.Verifier{Image: verifierImage}}
 }
 
 // startManager starts a manager with the production wiring and

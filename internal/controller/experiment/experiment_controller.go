@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,6 +50,8 @@ const (
 	EventFailed    = "Failed"
 	EventSuspended = "Suspended"
 	EventResumed   = "Resumed"
+	// EventDatasetVerified: the verifier found the pinned digest.
+	EventDatasetVerified = "DatasetVerified"
 	// EventStoreError: Collected turned False with reason StoreError, the
 	// artifact store refusing retention or a deleted Experiment's
 	// artifacts. Not repeated on the retries that fail the same way.
@@ -81,6 +84,9 @@ type Reconciler struct {
 	writes *statusWrites
 	// spaces is the search space of each running Experiment.
 	spaces *spaceCache
+	// verifier is how dataset verifier Jobs are built; no Image unless
+	// WithDatasetVerifier.
+	verifier jobspec.Verifier
 }
 
 // Option configures a Reconciler.
@@ -114,11 +120,28 @@ func WithArtifactDeletionTimeout(d time.Duration) Option {
 	}
 }
 
+// WithDatasetVerifier sets the image and command of the Job that verifies
+// an Experiment's dataset, and its deadline (DefaultVerifierDeadline when
+// zero). Without an image, an Experiment whose dataset is to be verified
+// fails with reason DatasetVerificationFailed.
+func WithDatasetVerifier(v jobspec.Verifier) Option {
+	return func(r *Reconciler) {
+		if len(v.Command) == 0 {
+			v.Command = jobspec.DefaultVerifierCommand
+		}
+		if v.Deadline.Duration <= 0 {
+			v.Deadline.Duration = DefaultVerifierDeadline
+		}
+		r.verifier = v
+	}
+}
+
 // NewReconciler returns an Experiment reconciler.
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
 	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
 		deletionTimeout: DefaultArtifactDeletionTimeout,
-		expected:        newExpectations(), writes: newStatusWrites(), spaces: newSpaceCache()}
+		expected:        newExpectations(), writes: newStatusWrites(), spaces: newSpaceCache(),
+		verifier: jobspec.Verifier{Command: jobspec.DefaultVerifierCommand, Deadline: metav1.Duration{Duration: DefaultVerifierDeadline}}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -143,8 +166,27 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Trial's spec never changes: only its status and its deletion
 		// matter to the Experiment. Status changes are batched.
 		Watches(&crucible.Trial{}, trialEvents()).
+		// Its own Jobs are its dataset verifiers (trials' Jobs are their
+		// Trials'): only their end matters.
+		Owns(&batchv1.Job{}, builder.WithPredicates(jobEnded)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, RateLimiter: backoff.RateLimiter()}).
 		Complete(r)
+}
+
+// jobEnded passes the update of a Job that ended (Complete or Failed
+// turned True) and every deletion.
+var jobEnded = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*batchv1.Job)
+		after, ok2 := e.ObjectNew.(*batchv1.Job)
+		return ok1 && ok2 && !jobFinished(before) && jobFinished(after)
+	},
+}
+
+func jobFinished(job *batchv1.Job) bool {
+	return jobCondition(job, batchv1.JobComplete) != nil || jobCondition(job, batchv1.JobFailed) != nil
 }
 
 // trialBatchPeriod is how long the status changes of an Experiment's
@@ -275,7 +317,11 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 	setFailedCondition(exp, obs, now)
 	startErr := r.checkTemplate(ctx, exp, space, &obs, now)
 	if startErr == nil {
-		startErr = r.createTrials(ctx, exp, space, &obs, digest)
+		var verified bool
+		verified, startErr = r.verifyDataset(ctx, exp, now)
+		if verified && startErr == nil {
+			startErr = r.createTrials(ctx, exp, space, &obs, digest)
+		}
 	}
 	if errors.Is(startErr, errNameCollision) {
 		setFailedFor(exp, crucible.ReasonInvalidSearchSpace, startErr.Error(), now)
@@ -448,6 +494,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, exp *crucible.Expe
 }
 
 func (r *Reconciler) emitEvents(before, exp *crucible.Experiment) {
+	if !meta.IsStatusConditionTrue(before.Status.Conditions, crucible.ExperimentDatasetVerifiedCondition) &&
+		meta.IsStatusConditionTrue(exp.Status.Conditions, crucible.ExperimentDatasetVerifiedCondition) {
+		c := meta.FindStatusCondition(exp.Status.Conditions, crucible.ExperimentDatasetVerifiedCondition)
+		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventDatasetVerified, "VerifyDataset", "%s", c.Message)
+	}
 	if before.Status.Trials.Created == 0 && exp.Status.Trials.Created > 0 {
 		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventStarted, "CreateTrials",
 			"started %d of %d trials", exp.Status.Trials.Created, exp.Status.Trials.Total)

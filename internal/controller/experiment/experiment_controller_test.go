@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/naming"
 	"github.com/crucible-dev/crucible/internal/specdigest"
@@ -41,13 +42,14 @@ var trialsResource = schema.GroupResource{Group: crucible.GroupVersion.Group, Re
 
 // sweep is a 3x2 grid with 2 seed replicas: 12 trials, run 4 at a time.
 // Trial i runs point i%6 with seed 7+i/6; the last parameter varies fastest.
+// Its dataset is not verified: dataset_test.go covers the verifier.
 func sweep() *builder.ExperimentWrapper {
 	return builder.MakeExperiment("sweep", testNS).
 		Values("optimizer", "adam", "sgd", "lion").
 		IntRange("depth", 2, 3, 1).
 		Seeds(7, 2).
 		Parallelism(4).
-		PVCDataset("datasets", "cifar10", "/data")
+		PVCDataset("datasets", "cifar10", "/data").DatasetVerify(crucible.DatasetVerifyNever)
 }
 
 // sweepParams is the parameters of point p of sweep().
@@ -102,7 +104,9 @@ type ctrlFixture struct {
 	statusPatches  int // Status().Patch calls
 	otherWrites    int // every other write
 	createdIndices []int64
-	createdKinds   []string // the kind of every object created, in the order the creates returned
+	// client is the reconciler's client: store behind the hooks.
+	client       client.Client
+	createdKinds []string // the kind of every object created, in the order the creates returned
 }
 
 func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
@@ -194,7 +198,8 @@ func newCtrlFixture(t *testing.T, h hooks, objs ...client.Object) *ctrlFixture {
 			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
 		},
 	})
-	f.r = NewReconciler(c, f.recorder, WithClock(f.clock))
+	f.client = c
+	f.r = NewReconciler(c, f.recorder, WithClock(f.clock), WithDatasetVerifier(jobspec.Verifier{Image: testVerifierImage}))
 	return f
 }
 
@@ -353,6 +358,7 @@ func TestReconcileSweep(t *testing.T) {
 			{Type: crucible.ExperimentFailedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonWithinFailureBudget,
 				Message: "0 of at most 0 trials failed", ObservedGeneration: 1},
 			templateAccepted(1),
+			verificationDisabled(1),
 			{Type: crucible.ExperimentSucceededCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonTrialsRemaining,
 				Message: "0 of 12 trials ended, 4 active", ObservedGeneration: 1},
 			{Type: crucible.ExperimentSuspendedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonNotSuspended,
@@ -669,6 +675,7 @@ func TestReconcileFailureBudget(t *testing.T) {
 		{Type: crucible.ExperimentFailedCondition, Status: metav1.ConditionTrue, Reason: crucible.ReasonMaxFailedTrialsExceeded,
 			Message: msg, ObservedGeneration: 1},
 		templateAccepted(1),
+		verificationDisabled(1),
 		{Type: crucible.ExperimentSucceededCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonMaxFailedTrialsExceeded,
 			Message: "the Experiment failed: " + msg, ObservedGeneration: 1},
 		{Type: crucible.ExperimentSuspendedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonNotSuspended,

@@ -30,6 +30,12 @@ func templateAccepted(gen int64) metav1.Condition {
 		ObservedGeneration: gen}
 }
 
+func verificationDisabled(gen int64) metav1.Condition {
+	return metav1.Condition{Type: crucible.ExperimentDatasetVerifiedCondition, Status: metav1.ConditionFalse,
+		Reason: crucible.ReasonVerificationDisabled, Message: "spec.dataset.verify is Never: the dataset's digest was not checked",
+		ObservedGeneration: gen}
+}
+
 // invalidJob is the error the API server answers a Job whose trainer mounts
 // a volume the template lacks.
 func invalidJob(name string) error {

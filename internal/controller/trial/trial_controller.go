@@ -104,7 +104,7 @@ func NewReconciler(c client.Client, apiReader client.Reader, recorder events.Eve
 
 // SetupWithManager registers the reconciler with mgr. The indexes of package
 // index must be registered first, and the manager's cache should select Jobs
-// and Pods by crucible.TrialLabel, and Events by the Job controller's
+// and Pods by crucible.ExperimentLabel, and Events by the Job controller's
 // FailedCreate reason (CacheOptions in package controller).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
