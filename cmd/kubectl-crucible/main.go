@@ -1,10 +1,13 @@
 // Command kubectl-crucible is Crucible's command line for users. On PATH it
-// is also the kubectl plugin "kubectl crucible". For now it has one verb:
+// is also the kubectl plugin "kubectl crucible". Its verbs:
 //
 //	kubectl crucible dataset digest DIR [-o json]
+//	kubectl crucible provenance verify FILE --key PUB.pem [-o json]
+//	kubectl crucible provenance verify FILE --allow-unsigned [-o json]
+//	kubectl crucible provenance keygen --private FILE --public FILE
 //
 // It only parses flags and calls the packages under internal/ that do the
-// work (internal/datasetdigest).
+// work (internal/datasetdigest, internal/provenance).
 package main
 
 import (
@@ -52,6 +55,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	cmd.AddCommand(newDatasetCommand())
+	cmd.AddCommand(newDatasetCommand(), newProvenanceCommand())
 	return cmd
 }
