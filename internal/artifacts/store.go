@@ -40,6 +40,11 @@ type Store interface {
 	// objects than one call deletes within Limits.Timeout is deleted over
 	// several calls. It refuses the empty prefix, which is the whole bucket.
 	DeletePrefix(ctx context.Context, prefix string) (objects, bytes int64, err error)
+
+	// Put writes data, of the given content type, under key, replacing
+	// what was there: the operator's own records beside a trial's
+	// artifacts (its provenance), small enough for one request.
+	Put(ctx context.Context, key string, data []byte, contentType string) error
 }
 
 // ErrTooManyObjects is wrapped by Store.Manifest's error under a prefix with
@@ -236,6 +241,18 @@ func (s *s3Store) DeletePrefix(ctx context.Context, prefix string) (objects, byt
 		return objects, bytes, fmt.Errorf("delete objects under %s: %w", where, err)
 	}
 	return objects, bytes, nil
+}
+
+// Put implements Store.
+func (s *s3Store) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{ContentType: contentType, DisableMultipart: true})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", S3URI(s.bucket, key), describe(ctx, err))
+	}
+	return nil
 }
 
 // withTimeout bounds ctx by the store's timeout, with a cause that says so.

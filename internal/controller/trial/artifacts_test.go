@@ -23,6 +23,8 @@ type fakeStores struct {
 	err     error
 	objects map[string][]artifacts.Object // by prefix
 	listed  []string
+	putErr  error
+	puts    map[string][]byte // by key
 }
 
 func (f *fakeStores) Open(context.Context, *crucible.Experiment) (artifacts.Store, error) {
@@ -39,6 +41,17 @@ func (f *fakeStores) Manifest(_ context.Context, prefix string) (artifacts.Manif
 
 func (f *fakeStores) DeletePrefix(context.Context, string) (int64, int64, error) {
 	return 0, 0, errors.New("not used by the Trial reconciler")
+}
+
+func (f *fakeStores) Put(_ context.Context, key string, data []byte, _ string) error {
+	if f.putErr != nil {
+		return f.putErr
+	}
+	if f.puts == nil {
+		f.puts = map[string][]byte{}
+	}
+	f.puts[key] = append([]byte(nil), data...)
+	return nil
 }
 
 // s3Experiment is the sweep Experiment with an s3 artifact store.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"fmt"
 	"slices"
 	"strings"
@@ -526,4 +527,46 @@ func checkCause(t *testing.T, op string, err error, cause string) {
 	if !strings.Contains(err.Error(), cause) {
 		t.Errorf("%s error %q does not say %q", op, err, cause)
 	}
+}
+
+// TestPut: a record written beside a trial's artifacts is stored byte for
+// byte, replaces an older one, and stays out of the trial's manifest.
+func TestPut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "a", "a-uid")
+	e.put(t, trial+"model.bin", 10)
+	before := e.manifest(t, trial)
+	key := strings.TrimSuffix(trial, "/") + ".provenance.intoto.jsonl"
+
+	for _, data := range []string{`{"first":1}` + "\n", `{"second":2}` + "\n"} {
+		if err := e.store.Put(t.Context(), key, []byte(data), "application/jsonl"); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		obj, err := e.client.GetObject(t.Context(), e.bucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != data {
+			t.Errorf("stored %q; want %q", got, data)
+		}
+		if st, err := obj.Stat(); err != nil || st.ContentType != "application/jsonl" {
+			t.Errorf("content type %q (%v); want application/jsonl", st.ContentType, err)
+		}
+	}
+	if after := e.manifest(t, trial); after != before {
+		t.Errorf("the trial's manifest changed with the record beside it: %+v, was %+v", after, before)
+	}
+
+	t.Run("a missing bucket says so", func(t *testing.T) {
+		other := newStore(t, e.srv, "no-such-bucket", e.srv.Region)
+		err := other.Put(t.Context(), key, []byte("x"), "text/plain")
+		if err == nil || !strings.Contains(err.Error(), "NoSuchBucket") {
+			t.Errorf("Put to a missing bucket: %v; want NoSuchBucket", err)
+		}
+	})
 }
