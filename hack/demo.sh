@@ -38,7 +38,10 @@ echo "experiments.crucible.dev, trials.crucible.dev, ValidatingAdmissionPolicies
 
 say "Starting the operator (log: $LOG)"
 mkdir -p "$CLUSTER_DIR"
-"$LOCALBIN/manager" --metrics-bind-address=0 --health-probe-bind-address=0 --kube-api-qps=-1 >"$LOG" 2>&1 &
+# The dataset verifier's image is never pulled here: the KWOK Stage
+# test/e2e/stages/dataset-verifier.yaml plays its Pod.
+"$LOCALBIN/manager" --metrics-bind-address=0 --health-probe-bind-address=0 --kube-api-qps=-1 \
+	--dataset-verifier-image=crucible-dev.local/crucible:demo >"$LOG" 2>&1 &
 manager_pid=$!
 sleep 1
 kill -0 "$manager_pid" 2>/dev/null || { cat "$LOG"; echo "the operator did not start" >&2; exit 1; }
@@ -73,6 +76,8 @@ printf '%-4s  %-20s  %-26s  %-24s  %s\n' RANK VAL_LOSS TRIAL PARAMETERS SEED
 
 say "Result"
 "${KUBECTL[@]}" get experiment "$NAME" -n "$NS" -o wide
+echo
+echo "dataset: $("${KUBECTL[@]}" get experiment "$NAME" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="DatasetVerified")].reason}: {.status.conditions[?(@.type=="DatasetVerified")].message}')"
 best=$("${KUBECTL[@]}" get experiment "$NAME" -n "$NS" -o jsonpath='{range .status.bestTrial.parameters[*]}{.name}={.value} {end}')
 echo
 echo "kubeconfig: $KUBECONFIG"

@@ -80,17 +80,19 @@ func trialsOf(ctx context.Context, ns string) []crucible.Trial {
 	return list.Items
 }
 
+// jobsOf lists the trials' Jobs of ns, not a dataset verifier's.
 func jobsOf(ctx context.Context, ns string) []batchv1.Job {
 	GinkgoHelper()
 	var list batchv1.JobList
-	Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(ns), client.HasLabels{crucible.TrialLabel})).To(Succeed())
 	return list.Items
 }
 
+// podsOf lists the trials' Pods of ns, not a dataset verifier's.
 func podsOf(ctx context.Context, ns string) []corev1.Pod {
 	GinkgoHelper()
 	var list corev1.PodList
-	Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(ns), client.HasLabels{crucible.TrialLabel})).To(Succeed())
 	return list.Items
 }
 
@@ -175,7 +177,7 @@ func (p *poller) poll() {
 	defer cancel()
 	var jobs batchv1.JobList
 	var trials crucible.TrialList
-	err := k8sClient.List(ctx, &jobs, client.InNamespace(p.ns))
+	err := k8sClient.List(ctx, &jobs, client.InNamespace(p.ns), client.HasLabels{crucible.TrialLabel})
 	if err == nil {
 		err = k8sClient.List(ctx, &trials, client.InNamespace(p.ns))
 	}

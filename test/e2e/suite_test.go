@@ -129,6 +129,9 @@ var _ = AfterEach(func() {
 	}
 })
 
+// VerifierImage is the operator's image as the e2e operator knows it.
+const VerifierImage = "registry.example.com/crucible/manager@sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+
 // startManager starts the operator; the suite's manager must be down.
 func startManager() {
 	GinkgoHelper()
@@ -138,7 +141,9 @@ func startManager() {
 		// (test/s3server); a deleted Experiment whose store refuses goes
 		// after ArtifactDeletionTimeout.
 		"--artifact-endpoints=127.0.0.1", "--artifact-allow-insecure",
-		"--artifact-deletion-timeout="+ArtifactDeletionTimeout.String())
+		"--artifact-deletion-timeout="+ArtifactDeletionTimeout.String(),
+		// Never pulled: the KWOK Stage dataset-verifier.yaml plays it.
+		"--dataset-verifier-image="+VerifierImage)
 	Expect(err).NotTo(HaveOccurred())
 	manager = m
 	logMark("started the operator, pid %d", m.Pid())

@@ -97,7 +97,12 @@ var _ = Describe("The sample sweep", func() {
 // createSampleDataset creates the sample's PersistentVolume and claim for
 // ns (the volume under a name of its own, as volumes are cluster-wide) and
 // waits until the claim is bound.
-func createSampleDataset(ctx context.Context, ns string) {
+func createSampleDataset(ctx context.Context, ns string) { createDataset(ctx, ns, "") }
+
+// createDataset creates the sample dataset's volume and claim in ns, the
+// claim named claim (the sample's name when empty), and waits until it is
+// bound.
+func createDataset(ctx context.Context, ns, claim string) {
 	GinkgoHelper()
 	data, err := os.ReadFile(filepath.Join(framework.Root(), sampleDataset))
 	Expect(err).NotTo(HaveOccurred())
@@ -124,6 +129,11 @@ func createSampleDataset(ctx context.Context, ns string) {
 	Expect(pvc).NotTo(BeNil(), "%s has a PersistentVolumeClaim", sampleDataset)
 	Expect(pv.Spec.ClaimRef).NotTo(BeNil())
 
+	if claim != "" {
+		pvc.Name = claim
+		pv.Spec.ClaimRef.Name = claim
+		pv.Name += "-" + claim
+	}
 	pv.Name = ns + "-" + pv.Name
 	pv.Spec.ClaimRef.Namespace = ns
 	pvc.Namespace = ns
