@@ -12,11 +12,14 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -27,7 +30,9 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller"
 	"github.com/crucible-dev/crucible/internal/controller/experiment"
 	"github.com/crucible-dev/crucible/internal/controller/store"
+	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
+	"github.com/crucible-dev/crucible/internal/provenance"
 )
 
 var scheme = runtime.NewScheme()
@@ -59,7 +64,12 @@ type options struct {
 	artifactMaxObjects   int64
 	verifierImage        string
 	verifierDeadline     time.Duration
+	provenanceKey        string
 }
+
+// version is the operator's version, set at build time
+// (-ldflags "-X main.version=..."); trials' provenance records name it.
+var version = "dev"
 
 func main() {
 	// The image's second entry point: the dataset verifier, which runs in
@@ -102,6 +112,9 @@ func main() {
 			"Defaults to $"+verifierImageEnv+"; without it, Experiments that verify a dataset fail.")
 	flag.DurationVar(&o.verifierDeadline, "dataset-verifier-deadline", experiment.DefaultVerifierDeadline,
 		"How long a dataset verifier Job may run before verification fails.")
+	flag.StringVar(&o.provenanceKey, "provenance-signing-key", "",
+		"Secret <namespace>/<name> whose key "+provenanceKeyField+" holds the ed25519 private key (PKCS#8 PEM) that signs trials' "+
+			"provenance records; they are unsigned, and say so, when empty.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -121,6 +134,10 @@ func run(ctx context.Context, o options) error {
 	cfg.QPS = float32(o.kubeAPIQPS)
 	cfg.Burst = o.kubeAPIBurst
 
+	signer, err := loadSigner(ctx, cfg, o.provenanceKey)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controller.CacheOptions(),
@@ -148,6 +165,10 @@ func run(ctx context.Context, o options) error {
 		ArtifactMaxObjectsPerTrial: o.artifactMaxObjects,
 
 		DatasetVerifier: jobspec.Verifier{Image: o.verifierImage, Deadline: metav1.Duration{Duration: o.verifierDeadline}},
+		Provenance: trial.Provenance{
+			Builder: provenance.Builder{ID: trial.DefaultBuilderID, Version: version},
+			Signer:  signer,
+		},
 	}); err != nil {
 		return err
 	}
@@ -167,4 +188,38 @@ func metricsOptions(o options) metricsserver.Options {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return opts
+}
+
+// provenanceKeyField is the key of the signing key's Secret that holds it.
+const provenanceKeyField = "signing-key.pem"
+
+// loadSigner reads the provenance signing key from the Secret ref names,
+// "<namespace>/<name>"; nil without one. The Secret is read once, at
+// start: a rotated key takes a restart.
+func loadSigner(ctx context.Context, cfg *rest.Config, ref string) (*provenance.Signer, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("--provenance-signing-key %q: want <namespace>/<name> of a Secret", ref)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("reading the provenance signing key: %w", err)
+	}
+	secret := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secret); err != nil {
+		return nil, fmt.Errorf("reading the provenance signing key from Secret %s: %w", ref, err)
+	}
+	key, ok := secret.Data[provenanceKeyField]
+	if !ok {
+		return nil, fmt.Errorf("secret %s has no key %s with the signing key", ref, provenanceKeyField)
+	}
+	signer, err := provenance.LoadSigner(key)
+	if err != nil {
+		return nil, fmt.Errorf("the provenance signing key in Secret %s: %w", ref, err)
+	}
+	ctrl.Log.Info("provenance records are signed", "keyID", signer.KeyID())
+	return signer, nil
 }

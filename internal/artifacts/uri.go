@@ -1,6 +1,10 @@
 package artifacts
 
-import crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+import (
+	"strings"
+
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+)
 
 // URI is where a trial of exp writes its artifacts, the store's URI of its
 // TrialPrefix: s3://<bucket>/<key prefix>/ or pvc://<claim>/<path>/.
@@ -20,4 +24,17 @@ func TrialKeyPrefix(prefix string, exp *crucible.Experiment, trial *crucible.Tri
 // ExperimentKeyPrefix is the ExperimentPrefix of exp under prefix.
 func ExperimentKeyPrefix(prefix string, exp *crucible.Experiment) string {
 	return ExperimentPrefix(prefix, exp.Namespace, exp.Name, string(exp.UID))
+}
+
+// ProvenanceSuffix ends the key of a trial's provenance record.
+const ProvenanceSuffix = ".provenance.intoto.jsonl"
+
+// ProvenanceKey is where the provenance record of trial, a trial of exp, is
+// kept under prefix: beside its artifacts, "<TrialKeyPrefix without its last
+// slash>.provenance.intoto.jsonl". It is outside the trial's prefix, so it is
+// never part of the artifacts' manifest, and a trial's retention, which
+// deletes that prefix, leaves the record; deleting the Experiment's
+// artifacts deletes it.
+func ProvenanceKey(prefix string, exp *crucible.Experiment, trial *crucible.Trial) string {
+	return strings.TrimSuffix(TrialKeyPrefix(prefix, exp, trial), "/") + ProvenanceSuffix
 }

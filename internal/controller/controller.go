@@ -55,6 +55,9 @@ type Options struct {
 	// DatasetVerifier is the image, command and deadline of the Job that
 	// verifies an Experiment's dataset; see experiment.WithDatasetVerifier.
 	DatasetVerifier jobspec.Verifier
+	// Provenance names the operator in trials' provenance records and
+	// holds the key that signs them; see trial.WithProvenance.
+	Provenance trial.Provenance
 }
 
 // Setup registers the cache indexes and both controllers with mgr.
@@ -82,7 +85,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
 		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock),
-		trial.WithStores(stores)).SetupWithManager(mgr); err != nil {
+		trial.WithStores(stores), trial.WithProvenance(o.Provenance)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Trial controller: %w", err)
 	}
 	return nil
@@ -122,13 +125,14 @@ func stripJob(obj any) (any, error) {
 	return obj, nil
 }
 
-// stripPod drops a cached Pod's managedFields, spec and conditions but a
+// stripPod drops a cached Pod's managedFields, spec but its node, and conditions but a
 // failed PodScheduled, which says why a trial cannot start, and a
 // DisruptionTarget, which says the Pod was evicted or preempted.
 func stripPod(obj any) (any, error) {
 	if pod, ok := obj.(*corev1.Pod); ok {
 		pod.ManagedFields = nil
-		pod.Spec = corev1.PodSpec{}
+		// The node stays: a trial's provenance records where it ran.
+		pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
 		pod.Status.Conditions = slices.DeleteFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool {
 			kept := (c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse) ||
 				(c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue)

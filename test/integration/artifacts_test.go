@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/provenance"
 	"github.com/crucible-dev/crucible/test/builder"
 	"github.com/crucible-dev/crucible/test/s3server"
 )
@@ -249,6 +251,22 @@ var _ = Describe("Artifacts and retention", func() {
 				Expect(t.Status.Artifacts.Objects).To(Equal(ptr.To(s.wrote[t.Name].objects)), t.Name)
 				Expect(t.Status.Artifacts.Bytes).To(Equal(ptr.To(s.wrote[t.Name].bytes)), t.Name)
 				Expect(t.Status.Artifacts.ManifestDigest).To(Equal(s.manifestDigest(ctx, key)), t.Name)
+				By("keeping a provenance record beside each trial's artifacts, of the digest on the Trial")
+				Expect(t.Status.Provenance).NotTo(BeNil(), t.Name)
+				recordKey := strings.TrimSuffix(key, "/") + ".provenance.intoto.jsonl"
+				Expect(t.Status.Provenance.URI).To(Equal("s3://" + artifactBucket + "/" + recordKey))
+				obj, err := s.mc.GetObject(ctx, artifactBucket, recordKey, minio.GetObjectOptions{})
+				Expect(err).NotTo(HaveOccurred())
+				line, err := io.ReadAll(obj)
+				Expect(err).NotTo(HaveOccurred(), t.Name)
+				rec, err := provenance.Read(line)
+				Expect(err).NotTo(HaveOccurred(), t.Name)
+				Expect(rec.PayloadDigest).To(Equal(t.Status.Provenance.Digest))
+				Expect(rec.Signed).To(BeFalse(), "the test manager has no signing key")
+				Expect(rec.Metrics).To(Equal(t.Status.Metrics))
+				Expect(rec.Artifacts).NotTo(BeNil())
+				Expect(rec.Artifacts.ManifestDigest).To(Equal(t.Status.Artifacts.ManifestDigest),
+					"the record's subject is the manifest, which does not count the record itself")
 				if t.Spec.Index == 5 {
 					Expect(t.Status.Phase).To(Equal(crucible.TrialFailed))
 					Expect(t.Status.Reason).To(Equal(crucible.ReasonArtifactsMissing))

@@ -62,6 +62,8 @@ type Reconciler struct {
 	// gone remembers the Jobs and disrupted Pods deleted before their
 	// Trial ended, which leave no other trace.
 	gone *tombstones
+	// provenance says how trials' provenance records are written.
+	provenance Provenance
 }
 
 // Option configures a Reconciler.
@@ -89,6 +91,7 @@ func WithStores(o store.Opener) Option {
 func NewReconciler(c client.Client, apiReader client.Reader, recorder events.EventRecorder, opts ...Option) *Reconciler {
 	r := &Reconciler{client: c, apiReader: apiReader, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
 		gone: newTombstones()}
+	WithProvenance(Provenance{})(r)
 	for _, o := range opts {
 		o(r)
 	}
@@ -257,7 +260,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	ctx = ctrl.LoggerInto(ctx, log)
 	if isFinished(&trial.Status) {
 		r.gone.forget(req.NamespacedName)
-		// An ended Trial is a record; only its Job may still be collected.
+		// An ended Trial is a record; only its provenance may be missing
+		// (the store refused it at the end) and its Job be collected.
+		if trial.Status.Provenance == nil {
+			before := trial.DeepCopy()
+			err := r.recordProvenance(ctx, trial)
+			if werr := r.writeStatus(ctx, before, trial, err == nil); werr != nil || err != nil {
+				return ctrl.Result{}, errors.Join(err, werr)
+			}
+		}
 		wait, err := r.collectJob(ctx, trial)
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
@@ -270,6 +281,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		retErr = errors.Join(retErr, r.writeStatus(ctx, before, trial, retErr == nil))
 	}()
 	wait, err := r.reconcile(ctx, trial)
+	if err == nil && isFinished(&trial.Status) {
+		// With the end, in the same status write. A store that refuses it
+		// does not hold the end back: the error brings the Trial back.
+		err = r.recordProvenance(ctx, trial)
+	}
 	return ctrl.Result{RequeueAfter: wait}, err
 }
 

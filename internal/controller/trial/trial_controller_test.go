@@ -34,6 +34,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/monitoring"
+	"github.com/crucible-dev/crucible/internal/provenance"
 	"github.com/crucible-dev/crucible/test/builder"
 )
 
@@ -95,6 +96,8 @@ type fixtureOptions struct {
 	inject func(verb string, obj client.Object) error
 	// stores opens artifact stores; none when nil.
 	stores store.Opener
+	// signer signs provenance records; unsigned when nil.
+	signer *provenance.Signer
 }
 
 func newFixture(t *testing.T, o fixtureOptions, objs ...client.Object) *fixture {
@@ -154,7 +157,8 @@ func newFixture(t *testing.T, o fixtureOptions, objs ...client.Object) *fixture 
 	if reader == nil {
 		reader = f.store
 	}
-	f.r = NewReconciler(c, reader, f.recorder, WithClock(f.clock), WithStores(o.stores))
+	f.r = NewReconciler(c, reader, f.recorder, WithClock(f.clock), WithStores(o.stores),
+		WithProvenance(Provenance{Builder: provenance.Builder{ID: DefaultBuilderID, Version: "v0.0.0-test"}, Signer: o.signer}))
 	return f
 }
 
