@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/provenance"
 	"github.com/crucible-dev/crucible/test/builder"
 	"github.com/crucible-dev/crucible/test/s3server"
@@ -115,11 +116,25 @@ func (s *store) keys(ctx context.Context, prefix string) []string {
 }
 
 // trialsWithArtifacts is the names of the trials with objects in the store,
-// of any run of the experiment.
+// of any run of the experiment: artifacts, not the provenance records
+// beside them, which retention keeps.
 func (s *store) trialsWithArtifacts(ctx context.Context, ns, experiment string) []string {
+	return s.trialsWith(ctx, ns, experiment, false)
+}
+
+// trialsWithRecords is the names of the trials with a provenance record in
+// the store, of any run of the experiment.
+func (s *store) trialsWithRecords(ctx context.Context, ns, experiment string) []string {
+	return s.trialsWith(ctx, ns, experiment, true)
+}
+
+func (s *store) trialsWith(ctx context.Context, ns, experiment string, records bool) []string {
 	expPrefix := artifactPrefix + "/" + ns + "/" + experiment + "/"
 	seen := map[string]bool{}
 	for _, k := range s.keys(ctx, expPrefix) {
+		if strings.HasSuffix(k, artifacts.ProvenanceSuffix) != records {
+			continue
+		}
 		// <experiment uid>/<trial>/<trial uid>/...
 		seen[strings.SplitN(strings.TrimPrefix(k, expPrefix), "/", 3)[1]] = true
 	}
@@ -350,6 +365,7 @@ var _ = Describe("Artifacts and retention", func() {
 				g.Expect(meta.IsStatusConditionTrue(exp.Status.Conditions, crucible.ExperimentCollectedCondition)).To(BeTrue())
 			}, Timeout, Interval).Should(Succeed())
 			Expect(s.trialsWithArtifacts(ctx, ns, "keep")).To(Equal(names(best[:2])))
+			Expect(s.trialsWithRecords(ctx, ns, "keep")).To(HaveLen(6), "retention keeps every trial's provenance record")
 
 			By("keeping the best 3 Trials and the failed one")
 			Eventually(func() []string { return names(trialsOf(ctx, ns)) }, Timeout, Interval).
