@@ -1,6 +1,9 @@
-// Package canonjson writes JSON strings the one way the operator's frozen
-// digests (the artifact manifest, the dataset digest) write them, so that a
-// few lines of Python or JavaScript recompute those digests byte for byte.
+// Package canonjson writes JSON the one way the operator's frozen digests
+// write it: strings as the artifact manifest and the dataset digest write
+// them, so that a few lines of Python or JavaScript recompute those digests
+// byte for byte, and whole documents re-encoded with sorted keys as the spec
+// digest and the provenance statement are. Golden files in those packages
+// guard every byte.
 package canonjson
 
 import "unicode/utf8"

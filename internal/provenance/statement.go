@@ -1,10 +1,8 @@
 package provenance
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -452,7 +450,11 @@ func Marshal(st *intoto.Statement) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the statement: %w", err)
 	}
-	return canonicalJSON(raw)
+	out, err := canonjson.Reencode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("re-encoding the statement: %w", err)
+	}
+	return out, nil
 }
 
 // Digest returns "sha256:<hex>" of a payload: a Trial's
@@ -460,24 +462,6 @@ func Marshal(st *intoto.Statement) ([]byte, error) {
 func Digest(payload []byte) string {
 	sum := sha256.Sum256(payload)
 	return sha256Prefix + hex.EncodeToString(sum[:])
-}
-
-// canonicalJSON re-encodes a JSON document compact, with object keys
-// sorted and numbers as they were written.
-func canonicalJSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("re-encoding the statement: %w", err)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("re-encoding the statement: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // toStruct converts the provenance into the Statement's predicate.

@@ -1,7 +1,6 @@
 package specdigest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/canonjson"
 )
 
 // version is hashed before the encoding. It names the encoding, and changes
@@ -69,7 +69,11 @@ func canonical(spec *crucible.ExperimentSpec) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the Experiment's pinned fields: %w", err)
 	}
-	return canonicalJSON(raw)
+	out, err := canonjson.ReencodePruned(raw)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the Experiment's pinned fields: %w", err)
+	}
+	return out, nil
 }
 
 // pinned lists the fields of an ExperimentSpec that the digest covers, with
@@ -211,57 +215,4 @@ func pin(spec *crucible.ExperimentSpec) *pinned {
 		p.Parameters = append(p.Parameters, q)
 	}
 	return p
-}
-
-// canonicalJSON re-encodes a JSON document with sorted object keys, numbers
-// as they were written, no HTML escaping, and without the object members
-// whose value is null, {} or [] (after their own members are dropped).
-// Array elements are kept, whatever their value: their position counts.
-func canonicalJSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decoding the Experiment's pinned fields: %w", err)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(prune(v)); err != nil {
-		return nil, fmt.Errorf("encoding the Experiment's pinned fields: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// prune drops null, {} and [] members from the objects in v.
-func prune(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, m := range v {
-			m = prune(m)
-			if empty(m) {
-				delete(v, k)
-				continue
-			}
-			v[k] = m
-		}
-	case []any:
-		for i, e := range v {
-			v[i] = prune(e)
-		}
-	}
-	return v
-}
-
-// empty reports whether v is null, {} or [].
-func empty(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case map[string]any:
-		return len(v) == 0
-	case []any:
-		return len(v) == 0
-	}
-	return false
 }
