@@ -32,6 +32,11 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.parameters) == has(oldSelf.parameters)",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.artifacts) == has(oldSelf.artifacts)",fieldPath=".artifacts",message="artifacts is immutable: trials of one Experiment write to one place"
 // +kubebuilder:validation:XValidation:rule="has(self.source) == has(oldSelf.source)",fieldPath=".source",message="source is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="has(self.reproduces) == has(oldSelf.reproduces)",fieldPath=".reproduces",message="reproduces is immutable: a reproduction is its own Experiment"
+// +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || self.image == self.reproduces.image",fieldPath=".image",message="a reproduction runs the original's image: image must be reproduces.image"
+// +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || (has(self.dataset) ? (has(self.reproduces.datasetDigest) && self.dataset.digest == self.reproduces.datasetDigest) : !has(self.reproduces.datasetDigest))",fieldPath=".dataset",message="a reproduction reads the original's dataset: dataset.digest must be reproduces.datasetDigest"
+// +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || (self.seeds.base == self.reproduces.seed && self.seeds.replicas == 1)",fieldPath=".seeds",message="a reproduction runs the original's seed once: seeds must be {base: reproduces.seed, replicas: 1}"
+// +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || ((has(self.parameters) ? size(self.parameters) : 0) == (has(self.reproduces.parameters) ? size(self.reproduces.parameters) : 0) && (!has(self.reproduces.parameters) || self.reproduces.parameters.all(a, self.parameters.exists(p, p.name == a.name && has(p.values) && size(p.values) == 1 && p.values[0] == a.value))))",fieldPath=".parameters",message="a reproduction runs the original's point: parameters must give each of reproduces.parameters its one value, and nothing else"
 type ExperimentSpec struct {
 	// image is the trainer's container image, pinned by digest:
 	// "<repository>@sha256:<64 hex digits>". A tag alone is refused, because
@@ -165,6 +170,13 @@ type ExperimentSpec struct {
 	// time; a change after the Experiment ended is applied again.
 	// +optional
 	Retention *RetentionSpec `json:"retention,omitempty"`
+
+	// reproduces makes this Experiment the reproduction of one trial: it
+	// pins exactly the original's inputs, runs it once, and ends with a
+	// verdict in status.reproduction. It is not part of the spec digest.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="reproduces is immutable: a reproduction is its own Experiment"
+	Reproduces *ReproductionSpec `json:"reproduces,omitempty"`
 }
 
 // ArtifactsSpec is an artifact store: exactly one of s3 or
@@ -674,6 +686,10 @@ const (
 	// admission policy forbids); the message has its words. No Trial was
 	// created.
 	ReasonInvalidTemplate = "InvalidTemplate"
+	// ReasonReproductionPinsDiffer: a reproduction's inputs (command,
+	// args, env, resources, podTemplate, dataset, source) are not the ones
+	// its spec.reproduces.inputsDigest records. No Trial was created.
+	ReasonReproductionPinsDiffer = "ReproductionPinsDiffer"
 	// ReasonWithinFailureBudget: failures are within maxFailedTrials.
 	ReasonWithinFailureBudget = "WithinFailureBudget"
 
@@ -839,6 +855,11 @@ type ExperimentStatus struct {
 	// Experiment ended.
 	// +optional
 	Retention *RetentionStatus `json:"retention,omitempty"`
+
+	// reproduction is the verdict of a reproduction (spec.reproduces),
+	// written when it ended.
+	// +optional
+	Reproduction *ReproductionStatus `json:"reproduction,omitempty"`
 }
 
 // RetentionStatus is what retention collected.
@@ -886,6 +907,7 @@ type ArtifactCounts struct {
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.trials.failed`
 // +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.trials.total`
 // +kubebuilder:printcolumn:name="Best",type=string,JSONPath=`.status.bestTrial.objective`
+// +kubebuilder:printcolumn:name="Reproduction",type=string,JSONPath=`.status.reproduction.verdict`
 // +kubebuilder:printcolumn:name="Best Trial",type=string,JSONPath=`.status.bestTrial.name`,priority=1
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.specDigest`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
