@@ -51,7 +51,10 @@ func Compute(spec *crucible.ExperimentSpec) (string, error) {
 func Canonical(spec *crucible.ExperimentSpec) ([]byte, error) { return canonical(spec) }
 
 // Of returns the digest of a canonical encoding Canonical returned.
-func Of(canonical []byte) string {
+func Of(canonical []byte) string { return digestOf(version, canonical) }
+
+// digestOf hashes an encoding's version line and then its bytes.
+func digestOf(version string, canonical []byte) string {
 	h := sha256.New()
 	h.Write([]byte(version))
 	h.Write(canonical)
