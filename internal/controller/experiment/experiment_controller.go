@@ -52,6 +52,10 @@ const (
 	EventResumed   = "Resumed"
 	// EventDatasetVerified: the verifier found the pinned digest.
 	EventDatasetVerified = "DatasetVerified"
+	// EventReproduced: a reproduction ended with its verdict (Normal for
+	// Identical and WithinTolerance, Warning for Differs and
+	// NotComparable).
+	EventReproduced = "Reproduced"
 	// EventStoreError: Collected turned False with reason StoreError, the
 	// artifact store refusing retention or a deleted Experiment's
 	// artifacts. Not repeated on the retries that fail the same way.
@@ -293,6 +297,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 		if err != nil {
 			return 0, err
 		}
+		setReproduction(exp, trials)
 		return r.retain(ctx, exp, trials, now)
 	}
 
@@ -301,6 +306,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 		// Terminal: retrying cannot help.
 		setFailedFor(exp, crucible.ReasonInvalidSearchSpace, err.Error(), now)
 		setStatus(exp, 0, observation{}, now)
+		setReproduction(exp, nil)
 		return 0, nil
 	}
 	trials, err := r.trials(ctx, exp)
@@ -315,6 +321,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 	// Decide the failure budget, then the template, before creating: a
 	// failed Experiment starts no new trials.
 	setFailedCondition(exp, obs, now)
+	checkReproduction(exp, obs, now)
 	startErr := r.checkTemplate(ctx, exp, space, &obs, now)
 	if startErr == nil {
 		var verified bool
@@ -329,6 +336,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 	}
 
 	setStatus(exp, space.Len(), obs, now)
+	setReproduction(exp, trials)
 	if startErr != nil || exp.Status.CompletionTime == nil {
 		return 0, startErr
 	}
@@ -498,6 +506,13 @@ func (r *Reconciler) emitEvents(before, exp *crucible.Experiment) {
 		meta.IsStatusConditionTrue(exp.Status.Conditions, crucible.ExperimentDatasetVerifiedCondition) {
 		c := meta.FindStatusCondition(exp.Status.Conditions, crucible.ExperimentDatasetVerifiedCondition)
 		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventDatasetVerified, "VerifyDataset", "%s", c.Message)
+	}
+	if v := exp.Status.Reproduction; before.Status.Reproduction == nil && v != nil {
+		kind := corev1.EventTypeNormal
+		if v.Verdict == crucible.VerdictDiffers || v.Verdict == crucible.VerdictNotComparable {
+			kind = corev1.EventTypeWarning
+		}
+		r.recorder.Eventf(exp, nil, kind, EventReproduced, "Compare", "%s: %s", v.Verdict, v.Message)
 	}
 	if before.Status.Trials.Created == 0 && exp.Status.Trials.Created > 0 {
 		r.recorder.Eventf(exp, nil, corev1.EventTypeNormal, EventStarted, "CreateTrials",
