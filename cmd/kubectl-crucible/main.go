@@ -5,9 +5,12 @@
 //	kubectl crucible provenance verify FILE --key PUB.pem [-o json]
 //	kubectl crucible provenance verify FILE --allow-unsigned [-o json]
 //	kubectl crucible provenance keygen --private FILE --public FILE
+//	kubectl crucible reproduce trial/NAME [-n NAMESPACE] [--apply [--wait]]
+//	kubectl crucible reproduce --from FILE --key PUB.pem [--apply [--wait]]
 //
-// It only parses flags and calls the packages under internal/ that do the
-// work (internal/datasetdigest, internal/provenance).
+// It only parses flags, reads and creates objects in the cluster, and calls
+// the packages under internal/ that do the work (internal/datasetdigest,
+// internal/provenance, internal/reproduce).
 package main
 
 import (
@@ -55,6 +58,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	cmd.AddCommand(newDatasetCommand(), newProvenanceCommand())
+	cmd.AddCommand(newDatasetCommand(), newProvenanceCommand(), newReproduceCommand(newReproduceOptions()))
 	return cmd
 }
