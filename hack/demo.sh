@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # hack/demo.sh -- make demo: a local cluster, the operator, a sample sweep to
-# the end, a live view of it and the leaderboard.
+# the end, a live view of it, the leaderboard, and a reproduction of the best
+# trial with its verdict.
 #
 # Expects make to have built bin/ (the cluster's binaries and bin/manager) and
 # started the cluster (make dev-cluster); KUBECONFIG points at it. Exits
-# non-zero if the sweep does not succeed, or its best trial is not the one
-# the simulated trainer makes best.
+# non-zero if the sweep does not succeed, its best trial is not the one the
+# simulated trainer makes best, or its reproduction is not Identical.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +50,7 @@ echo "pid $manager_pid"
 
 say "Applying the sample sweep: hack/demo/experiment.yaml"
 "${KUBECTL[@]}" delete experiment "$NAME" -n "$NS" --ignore-not-found --wait=true >/dev/null
+"${KUBECTL[@]}" delete experiment -l crucible.dev/reproduces -n "$NS" --ignore-not-found --wait=true >/dev/null
 "${KUBECTL[@]}" apply -f "$ROOT/hack/demo/dataset.yaml" >/dev/null
 "${KUBECTL[@]}" apply --server-side -f "$ROOT/hack/demo/experiment.yaml"
 
@@ -79,6 +81,17 @@ say "Result"
 echo
 echo "dataset: $("${KUBECTL[@]}" get experiment "$NAME" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="DatasetVerified")].reason}: {.status.conditions[?(@.type=="DatasetVerified")].message}')"
 best=$("${KUBECTL[@]}" get experiment "$NAME" -n "$NS" -o jsonpath='{range .status.bestTrial.parameters[*]}{.name}={.value} {end}')
+best_trial=$("${KUBECTL[@]}" get experiment "$NAME" -n "$NS" -o jsonpath='{.status.bestTrial.name}')
+
+reproduced=0
+if [[ $phase == Succeeded && -n $best_trial ]]; then
+	say "Reproducing the best trial: kubectl crucible reproduce trial/$best_trial --apply --wait"
+	if "$LOCALBIN/kubectl-crucible" reproduce "trial/$best_trial" -n "$NS" --apply --wait --timeout "${DEMO_TIMEOUT}s"; then
+		reproduced=1
+	fi
+	echo
+	"${KUBECTL[@]}" get experiment -n "$NS" -l "crucible.dev/reproduces=$best_trial"
+fi
 echo
 echo "kubeconfig: $KUBECONFIG"
 echo "  KUBECONFIG=$KUBECONFIG $LOCALBIN/kubectl get crucible"
@@ -91,4 +104,8 @@ if [[ $best != "lr=0.01 depth=4 " ]]; then
 	echo "FAIL: the best trial is '$best'; the simulated trainer makes lr=0.01 depth=4 best" >&2
 	exit 1
 fi
-echo "OK: Succeeded; the best trial is lr=0.01 depth=4, as the simulated trainer makes it."
+if ((!reproduced)); then
+	echo "FAIL: the reproduction of $best_trial is not Identical; operator log: $LOG" >&2
+	exit 1
+fi
+echo "OK: Succeeded; the best trial is lr=0.01 depth=4, as the simulated trainer makes it, and its reproduction is Identical."
