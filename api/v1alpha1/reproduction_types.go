@@ -25,7 +25,7 @@ type ReproductionSpec struct {
 	// inputsDigest is "sha256:<hex>" over every input the original trial
 	// ran with: the image, command, args, env, resources, podTemplate,
 	// dataset and source of its Experiment, its parameters and its seed
-	// (the trial-inputs digest, docs/reproducibility.md).
+	// (specdigest.TrialInputs; README, "Reproducing a result").
 	// +required
 	// +kubebuilder:validation:MaxLength=71
 	// +kubebuilder:validation:XValidation:rule="self.matches('^sha256:[a-f0-9]{64}$')",message="inputsDigest must be sha256:<64 lowercase hex digits>"
