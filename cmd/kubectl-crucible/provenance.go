@@ -87,27 +87,9 @@ writes unsigned records).`,
 }
 
 func (o verifyOptions) run(ctx context.Context, out, errOut io.Writer, file string) error {
-	line, err := firstLine(file)
+	r, err := readRecord(ctx, file, o.key, errOut)
 	if err != nil {
 		return err
-	}
-	var r *provenance.Record
-	if o.key != "" {
-		pub, err := os.ReadFile(o.key)
-		if err != nil {
-			return fmt.Errorf("reading the public key: %w", err)
-		}
-		if r, err = provenance.Verify(ctx, line, pub); err != nil {
-			if _, ok := errors.AsType[*provenance.KeyError](err); ok {
-				return fmt.Errorf("%s: %w", o.key, err)
-			}
-			return fmt.Errorf("%s: %w", file, err)
-		}
-	} else {
-		if r, err = provenance.Read(line); err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
-		fmt.Fprintln(errOut, "WARNING: signature NOT CHECKED (--allow-unsigned): anyone could have written this record") //nolint:errcheck // a warning; the output follows
 	}
 	if o.output == "json" {
 		enc := json.NewEncoder(out)
@@ -115,6 +97,37 @@ func (o verifyOptions) run(ctx context.Context, out, errOut io.Writer, file stri
 		return enc.Encode(newRecordOutput(r))
 	}
 	return printRecord(out, r)
+}
+
+// readRecord reads the record in the first line of file: its signature
+// checked with the public key in keyFile, or, when keyFile is empty (the
+// caller made sure --allow-unsigned was given), read unchecked with a
+// warning on errOut.
+func readRecord(ctx context.Context, file, keyFile string, errOut io.Writer) (*provenance.Record, error) {
+	line, err := firstLine(file)
+	if err != nil {
+		return nil, err
+	}
+	if keyFile == "" {
+		r, err := provenance.Read(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		fmt.Fprintln(errOut, "WARNING: signature NOT CHECKED (--allow-unsigned): anyone could have written this record") //nolint:errcheck // a warning; the output follows
+		return r, nil
+	}
+	pub, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the public key: %w", err)
+	}
+	r, err := provenance.Verify(ctx, line, pub)
+	if err != nil {
+		if _, ok := errors.AsType[*provenance.KeyError](err); ok {
+			return nil, fmt.Errorf("%s: %w", keyFile, err)
+		}
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return r, nil
 }
 
 // firstLine reads the first line of a file, at most

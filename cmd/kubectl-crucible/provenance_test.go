@@ -252,15 +252,11 @@ func TestProvenanceVerifyUnsigned(t *testing.T) {
 	}
 }
 
-func TestProvenanceErrors(t *testing.T) {
-	priv, pub, keyID := keygen(t)
-	_, otherPub, _ := keygen(t)
-	signed, _ := writeRecord(t, priv)
-	unsigned, _ := writeRecord(t, "")
-	dir := t.TempDir()
-
-	// A record with one byte of its payload changed, re-encoded.
-	line, err := os.ReadFile(signed)
+// tamperedRecord writes the record in file with one byte of its payload
+// changed ("0.91" made "0.97"), re-encoded, and returns its path.
+func tamperedRecord(t *testing.T, file string) string {
+	t.Helper()
+	line, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,16 +268,30 @@ func TestProvenanceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload = bytes.Replace(payload, []byte(`"0.91"`), []byte(`"0.97"`), 1)
-	env["payload"] = base64.StdEncoding.EncodeToString(payload)
+	changedPayload := bytes.Replace(payload, []byte(`"0.91"`), []byte(`"0.97"`), 1)
+	if bytes.Equal(changedPayload, payload) {
+		t.Fatal("the record has no \"0.91\" to change")
+	}
+	env["payload"] = base64.StdEncoding.EncodeToString(changedPayload)
 	changedLine, err := json.Marshal(env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := filepath.Join(dir, "changed.intoto.jsonl")
+	changed := filepath.Join(t.TempDir(), "changed.intoto.jsonl")
 	if err := os.WriteFile(changed, append(changedLine, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return changed
+}
+
+func TestProvenanceErrors(t *testing.T) {
+	priv, pub, keyID := keygen(t)
+	_, otherPub, _ := keygen(t)
+	signed, _ := writeRecord(t, priv)
+	unsigned, _ := writeRecord(t, "")
+	dir := t.TempDir()
+
+	changed := tamperedRecord(t, signed)
 	empty := filepath.Join(dir, "empty.intoto.jsonl")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)

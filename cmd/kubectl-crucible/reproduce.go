@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,7 +25,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
-	"github.com/crucible-dev/crucible/internal/provenance"
 	"github.com/crucible-dev/crucible/internal/reproduce"
 )
 
@@ -200,7 +198,7 @@ func (o *reproduceOptions) build(ctx context.Context, errOut io.Writer, args []s
 	}
 	// The record first: a refused signature says more than a missing
 	// kubeconfig.
-	rec, err := o.readRecord(ctx, errOut)
+	rec, err := readRecord(ctx, o.from, o.key, errOut)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -216,35 +214,6 @@ func (o *reproduceOptions) build(ctx context.Context, errOut io.Writer, args []s
 		return nil, nil, fmt.Errorf("%s: %w", o.from, err)
 	}
 	return exp, c, nil
-}
-
-// readRecord reads the first line of --from and checks its signature with
-// --key, or not at all with --allow-unsigned, as provenance verify does.
-func (o *reproduceOptions) readRecord(ctx context.Context, errOut io.Writer) (*provenance.Record, error) {
-	line, err := firstLine(o.from)
-	if err != nil {
-		return nil, err
-	}
-	if o.key == "" {
-		r, err := provenance.Read(line)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.from, err)
-		}
-		fmt.Fprintln(errOut, "WARNING: signature NOT CHECKED (--allow-unsigned): anyone could have written this record") //nolint:errcheck // a warning; the output follows
-		return r, nil
-	}
-	pub, err := os.ReadFile(o.key)
-	if err != nil {
-		return nil, fmt.Errorf("reading the public key: %w", err)
-	}
-	r, err := provenance.Verify(ctx, line, pub)
-	if err != nil {
-		if _, ok := errors.AsType[*provenance.KeyError](err); ok {
-			return nil, fmt.Errorf("%s: %w", o.key, err)
-		}
-		return nil, fmt.Errorf("%s: %w", o.from, err)
-	}
-	return r, nil
 }
 
 // connect returns a client and the namespace to work in: -n, else the

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -699,29 +698,7 @@ func TestReproduceFromRecordErrors(t *testing.T) {
 	signed, _ := writeRecord(t, priv)
 	unsigned, _ := writeRecord(t, "")
 
-	// The signed record with one byte of its payload changed.
-	line, err := os.ReadFile(signed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env map[string]any
-	if err := json.Unmarshal(line, &env); err != nil {
-		t.Fatal(err)
-	}
-	payload, err := base64.StdEncoding.DecodeString(env["payload"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload = bytes.Replace(payload, []byte(`"0.91"`), []byte(`"0.97"`), 1)
-	env["payload"] = base64.StdEncoding.EncodeToString(payload)
-	changedLine, err := json.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	changed := filepath.Join(t.TempDir(), "changed.intoto.jsonl")
-	if err := os.WriteFile(changed, append(changedLine, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	changed := tamperedRecord(t, signed)
 
 	tests := []struct {
 		name    string
