@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/test/s3server"
 )
 
 // Pod annotations the trainer Stages read (test/e2e/stages/README.md).
@@ -296,3 +298,27 @@ func parseFloat(s string) float64 {
 
 // since reports how long a step took, rounded for reading.
 func since(start time.Time) string { return time.Since(start).Round(100 * time.Millisecond).String() }
+
+// s3Store starts an S3 gateway for one spec, with a bucket and the
+// credentials Secret in ns, and returns the artifacts spec that names it.
+func s3Store(ctx context.Context, ns string) (*crucible.ArtifactsSpec, *minio.Client) {
+	GinkgoHelper()
+	srv, err := s3server.Start(ctx, GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(srv.Stop()).To(Succeed()) })
+	mc, err := srv.Client()
+	Expect(err).NotTo(HaveOccurred())
+	const bucket, secret = "runs", "store-credentials"
+	Expect(mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
+	Expect(k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: ns},
+		StringData: map[string]string{
+			crucible.SecretKeyAccessKeyID:     srv.AccessKey,
+			crucible.SecretKeySecretAccessKey: srv.SecretKey,
+		},
+	})).To(Succeed())
+	return &crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
+		Endpoint: srv.Host(), Bucket: bucket, Prefix: "sweeps", Region: srv.Region, Insecure: true,
+		CredentialsSecret: crucible.SecretReference{Name: secret},
+	}}, mc
+}

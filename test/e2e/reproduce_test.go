@@ -13,7 +13,6 @@ import (
 	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,36 +22,11 @@ import (
 	"github.com/crucible-dev/crucible/internal/reproduce"
 	"github.com/crucible-dev/crucible/test/builder"
 	"github.com/crucible-dev/crucible/test/framework"
-	"github.com/crucible-dev/crucible/test/s3server"
 )
 
 // noiseAnnotation makes the simulated trainer add noise to val_loss
 // (stages/trainer.yaml): a trainer that is not deterministic.
 const noiseAnnotation = "crucible.dev/e2e-noise"
-
-// s3Store starts an S3 gateway for one spec, with a bucket and the
-// credentials Secret in ns, and returns the artifacts spec that names it.
-func s3Store(ctx context.Context, ns string) (*crucible.ArtifactsSpec, *minio.Client) {
-	GinkgoHelper()
-	srv, err := s3server.Start(ctx, GinkgoT().TempDir())
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { Expect(srv.Stop()).To(Succeed()) })
-	mc, err := srv.Client()
-	Expect(err).NotTo(HaveOccurred())
-	const bucket, secret = "runs", "store-credentials"
-	Expect(mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
-	Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: ns},
-		StringData: map[string]string{
-			crucible.SecretKeyAccessKeyID:     srv.AccessKey,
-			crucible.SecretKeySecretAccessKey: srv.SecretKey,
-		},
-	})).To(Succeed())
-	return &crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
-		Endpoint: srv.Host(), Bucket: bucket, Prefix: "sweeps", Region: srv.Region, Insecure: true,
-		CredentialsSecret: crucible.SecretReference{Name: secret},
-	}}, mc
-}
 
 // reproduceTrial creates the reproduction of trial, as `kubectl crucible
 // reproduce trial/NAME --apply` does, and waits for its verdict.

@@ -8,13 +8,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/test/builder"
-	"github.com/crucible-dev/crucible/test/s3server"
 )
 
 // ArtifactDeletionTimeout is the operator's --artifact-deletion-timeout in
@@ -33,28 +31,12 @@ const StoreDeletionTimeout = 3*ArtifactDeletionTimeout + NamespaceDeletionTimeou
 var _ = Describe("A namespace deleted with an Experiment, its s3 store's Secret and running trials", func() {
 	It("is gone within the artifact deletion timeout, though the Secret goes first", SpecTimeout(5*time.Minute), func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		srv, err := s3server.Start(ctx, GinkgoT().TempDir())
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(srv.Stop()).To(Succeed()) })
-		mc, err := srv.Client()
-		Expect(err).NotTo(HaveOccurred())
-		const bucket, secret = "runs", "store-credentials"
-		Expect(mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
-		Expect(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: ns},
-			StringData: map[string]string{
-				crucible.SecretKeyAccessKeyID:     srv.AccessKey,
-				crucible.SecretKeySecretAccessKey: srv.SecretKey,
-			},
-		})).To(Succeed())
-
+		store, mc := s3Store(ctx, ns)
+		bucket := store.S3.Bucket
 		exp := withPodAnnotations(builder.MakeExperiment("stored", ns).
 			Values("lr", "0.1", "0.01", "0.001").Parallelism(2).Obj(),
 			map[string]string{outcomeAnnotation: "hang"})
-		exp.Spec.Artifacts = &crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
-			Endpoint: srv.Host(), Bucket: bucket, Prefix: "sweeps", Region: srv.Region, Insecure: true,
-			CredentialsSecret: crucible.SecretReference{Name: secret},
-		}}
+		exp.Spec.Artifacts = store
 		Expect(k8sClient.Create(ctx, exp)).To(Succeed())
 
 		By("waiting for the artifacts finalizer and two running trial Pods")
@@ -70,7 +52,7 @@ var _ = Describe("A namespace deleted with an Experiment, its s3 store's Secret 
 			}
 		}, Timeout, Interval).Should(Succeed())
 		key := "sweeps/" + ns + "/stored/checkpoint.bin"
-		_, err = mc.PutObject(ctx, bucket, key, strings.NewReader("x"), 1, minio.PutObjectOptions{})
+		_, err := mc.PutObject(ctx, bucket, key, strings.NewReader("x"), 1, minio.PutObjectOptions{})
 		Expect(err).NotTo(HaveOccurred())
 
 		By("deleting the namespace the way kubectl delete does")
