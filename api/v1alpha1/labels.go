@@ -23,6 +23,12 @@ const (
 	// DatasetDigestAnnotation is set on the verifier Job and its Pod to the
 	// digest the Experiment pins, for humans reading them.
 	DatasetDigestAnnotation = "crucible.dev/dataset-digest"
+
+	// NoteAnnotation holds a user's note on a Trial or an Experiment, free
+	// text written by `kubectl crucible note` and shown wherever the
+	// object is (the plugin's listings, describe, the dashboard). It is
+	// metadata: a note never changes a Trial's frozen record.
+	NoteAnnotation = "crucible.dev/note"
 )
 
 // Environment variables every trial container sees.

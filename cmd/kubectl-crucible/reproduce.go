@@ -16,11 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -46,12 +43,9 @@ var trialKinds = []string{"trial", "trials", "trial.crucible.dev", "trials.cruci
 // reproduceOptions are the flags of reproduce, and how it reaches the
 // cluster.
 type reproduceOptions struct {
-	// config are kubectl's connection flags (--kubeconfig, --context,
-	// -n/--namespace, ...).
-	config *genericclioptions.ConfigFlags
-	// newClient connects to the cluster and returns the client and the
-	// namespace the kubeconfig chose. Tests replace it with a fake.
-	newClient func() (client.Client, string, error)
+	// cluster is how to reach the cluster: kubectl's connection flags
+	// (--kubeconfig, --context, -n/--namespace, ...), the root command's.
+	cluster *cluster
 
 	from          string
 	key           string
@@ -68,10 +62,8 @@ type reproduceOptions struct {
 	tolerances []crucible.MetricTolerance
 }
 
-func newReproduceOptions() *reproduceOptions {
-	o := &reproduceOptions{config: genericclioptions.NewConfigFlags(true)}
-	o.newClient = o.clusterClient
-	return o
+func newReproduceOptions(cl *cluster) *reproduceOptions {
+	return &reproduceOptions{cluster: cl}
 }
 
 func newReproduceCommand(o *reproduceOptions) *cobra.Command {
@@ -136,7 +128,6 @@ the original's magnitude.`,
 	f.BoolVar(&o.apply, "apply", false, "Create the reproduction in the cluster instead of printing it.")
 	f.BoolVar(&o.wait, "wait", false, "With --apply: wait for the verdict, print it, and exit 1 unless it is Identical or WithinTolerance.")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "With --wait: how long to wait for the verdict.")
-	o.config.AddFlags(f)
 	return cmd
 }
 
@@ -203,7 +194,7 @@ func (o *reproduceOptions) build(ctx context.Context, errOut io.Writer, args []s
 		return nil, nil, err
 	}
 	var c client.Client
-	opts.Namespace = *o.config.Namespace // empty: the record's
+	opts.Namespace = *o.cluster.flags.Namespace // empty: the record's
 	if o.apply {
 		if c, opts.Namespace, err = o.connect(); err != nil {
 			return nil, nil, err
@@ -219,43 +210,11 @@ func (o *reproduceOptions) build(ctx context.Context, errOut io.Writer, args []s
 // connect returns a client and the namespace to work in: -n, else the
 // kubeconfig's.
 func (o *reproduceOptions) connect() (client.Client, string, error) {
-	c, ns, err := o.newClient()
+	cs, ns, err := o.cluster.open()
 	if err != nil {
 		return nil, "", err
 	}
-	return c, cmp.Or(*o.config.Namespace, ns, metav1.NamespaceDefault), nil
-}
-
-// clusterClient is newClient for a real cluster: kubectl's kubeconfig
-// rules (--kubeconfig, KUBECONFIG, ~/.kube/config, --context) and the
-// context's namespace.
-func (o *reproduceOptions) clusterClient() (client.Client, string, error) {
-	cfg, err := o.config.ToRESTConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	ns, _, err := o.config.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return nil, "", fmt.Errorf("reading the kubeconfig's namespace: %w", err)
-	}
-	scheme, err := newScheme()
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	return c, ns, nil
-}
-
-// newScheme knows Crucible's types and client-go's.
-func newScheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(s), crucible.AddToScheme(s)); err != nil {
-		return nil, fmt.Errorf("building the scheme: %w", err)
-	}
-	return s, nil
+	return cs.client, ns, nil
 }
 
 // trialName is the name in "trial/NAME", "trials.crucible.dev/NAME" or a

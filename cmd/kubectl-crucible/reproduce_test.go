@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -17,8 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
@@ -48,36 +47,14 @@ func original(t *testing.T) (*crucible.Experiment, *crucible.Trial) {
 	return exp, trial
 }
 
-// fakeClient holds objs; funcs, if any, intercept its calls.
-func fakeClient(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) client.WithWatch {
-	t.Helper()
-	scheme, err := newScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
-	if funcs != nil {
-		b = b.WithInterceptorFuncs(*funcs)
-	}
-	return b.Build()
-}
-
 // runReproduce runs reproduce with args against c, whose kubeconfig's
-// namespace is ns. A nil c fails the test if reproduce connects.
-func runReproduce(t *testing.T, c client.Client, ns string, args ...string) (stdout, stderr string, err error) {
+// namespace is ns, through the root command as the user runs it. A nil c
+// fails the test if reproduce connects.
+func runReproduce(t *testing.T, c client.WithWatch, ns string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	o := newReproduceOptions()
-	o.newClient = func() (client.Client, string, error) {
-		if c == nil {
-			t.Error("reproduce connected to the cluster")
-			return nil, "", errors.New("no cluster in this test")
-		}
-		return c, ns, nil
-	}
-	cmd := newReproduceCommand(o)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	cmd := newRootCommandFor(fakeCluster(t, c, nil, ns))
 	var out, errOut bytes.Buffer
-	cmd.SetArgs(args)
+	cmd.SetArgs(append([]string{"reproduce"}, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	err = cmd.ExecuteContext(t.Context())
@@ -786,12 +763,12 @@ current-context: team-a
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("KUBECONFIG", tc.env)
-			o := newReproduceOptions()
-			cmd := newReproduceCommand(o)
-			if err := cmd.ParseFlags(tc.args); err != nil {
+			flags := genericclioptions.NewConfigFlags(true)
+			cmd := newRootCommandFor(newCluster(flags))
+			if err := cmd.PersistentFlags().Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			c, ns, err := o.connect()
+			c, ns, err := newReproduceOptions(newCluster(flags)).connect()
 			if err != nil {
 				t.Fatal(err)
 			}
