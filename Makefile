@@ -45,7 +45,7 @@ fmt: ## go fmt.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## go vet.
+vet: dashboard-assets ## go vet.
 	go vet ./...
 
 .PHONY: verify
@@ -57,7 +57,7 @@ verify: generate manifests fmt ## Regenerate everything; fail on any change or u
 		git --no-pager diff --stat; exit 1; fi
 
 .PHONY: test-unit
-test-unit: ## Unit tests of the pure packages and reconcilers (no API server).
+test-unit: dashboard-assets ## Unit tests of the pure packages and reconcilers (no API server).
 	go test -race $$(go list ./... | grep -v /test/) ./test/bench/
 
 .PHONY: test-integration
@@ -73,17 +73,24 @@ test-e2e: build dev-cluster ## End-to-end suite on the local cluster (make dev-c
 test: verify vet lint test-unit test-integration test-e2e ## Everything CI runs.
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## golangci-lint, with the Kube API Linter on api/ (.golangci.yml).
+lint: $(GOLANGCI_LINT) dashboard-assets ## golangci-lint, with the Kube API Linter on api/ (.golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 ##@ Build and run
+
+# The dashboard's chart library (Apache ECharts from the npm registry, pinned
+# by version and sha512 in internal/dashboard/static/vendor/echarts.lock),
+# embedded in both binaries; not committed. Runs nothing when it is there.
+.PHONY: dashboard-assets
+dashboard-assets: ## Fetch and verify the dashboard's chart library (needs npm once).
+	hack/dashboard-assets.sh
 
 .PHONY: demo
 demo: build dev-cluster ## A local cluster, the operator, a sample sweep to the end and its leaderboard.
 	LOCALBIN="$(LOCALBIN)" CLUSTER_DIR="$(CLUSTER_DIR)" KUBECONFIG="$(CLUSTER_KUBECONFIG)" hack/demo.sh
 
 .PHONY: build
-build: ## Build the manager and the kubectl-crucible CLI into bin/
+build: dashboard-assets ## Build the manager and the kubectl-crucible CLI into bin/
 	go build -o $(LOCALBIN)/manager ./cmd
 	go build -o $(LOCALBIN)/kubectl-crucible ./cmd/kubectl-crucible
 

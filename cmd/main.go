@@ -80,6 +80,14 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
+	// The third: the dashboard (config/dashboard), with its own
+	// read-only ServiceAccount.
+	if len(os.Args) > 1 && os.Args[1] == "dashboard" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := dashboardMain(ctx, os.Args[2:], os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; \"0\" turns it off.")
 	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")

@@ -95,6 +95,7 @@ func newRootCommandFor(cl *cluster) *cobra.Command {
 		newWatchCommand(cl),
 		newLogsCommand(cl),
 		newNoteCommand(cl),
+		newDashboardCommand(cl.flags),
 		newReproduceCommand(newReproduceOptions(cl)),
 		newDatasetCommand(),
 		newProvenanceCommand(),
