@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 )
@@ -245,7 +246,15 @@ func Serve(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if cfg.Burst == 0 {
 		cfg.Burst = 100
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme})
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		return fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme, HTTPClient: httpClient, Mapper: mapper})
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -257,6 +266,8 @@ func Serve(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	trials := newCachedTrials(c, cfg, httpClient, mapper, h.clock)
+	h.trials = trials
 	addr := opts.Address
 	if addr == "" {
 		addr = "127.0.0.1:8080"
@@ -267,6 +278,7 @@ func Serve(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	go trials.sweep(base)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
