@@ -66,7 +66,7 @@ test-integration: envtest-assets s3-assets ## Integration tests on a real kube-a
 	go test ./test/integration/artifactstore/ ./test/s3server/... -timeout 5m
 
 .PHONY: test-e2e
-test-e2e: build dev-cluster ## End-to-end suite on the local cluster (make dev-cluster), the operator as a process.
+test-e2e: build chromium dev-cluster ## End-to-end suite on the local cluster (make dev-cluster), the operator as a process.
 	E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test ./test/e2e/... -timeout 30m -count=1 -v -ginkgo.v=false
 
 .PHONY: test
@@ -81,6 +81,12 @@ lint: $(GOLANGCI_LINT) dashboard-assets ## golangci-lint, with the Kube API Lint
 # The dashboard's chart library (Apache ECharts from the npm registry, pinned
 # by version and sha512 in internal/dashboard/static/vendor/echarts.lock),
 # embedded in both binaries; not committed. Runs nothing when it is there.
+# The browser of the dashboard's tests: Debian's chromium, installed by
+# apt-get when missing (CHROMIUM names another).
+.PHONY: chromium
+chromium: ## Find or install headless Chromium for the browser tests.
+	@hack/chromium.sh >/dev/null
+
 .PHONY: dashboard-assets
 dashboard-assets: ## Fetch and verify the dashboard's chart library (needs npm once).
 	hack/dashboard-assets.sh
@@ -157,6 +163,13 @@ bench: build ## Sweep benchmarks on a new local cluster of their own; writes doc
 # files of 16 MiB, 1 GiB; DIGEST_BENCH_ARGS resizes it) and times sha256sum
 # over the same files in the same run.
 DIGEST_BENCH_ARGS ?= -digest.files=64 -digest.file-mib=16
+
+# make bench-dashboard writes an Experiment of 10,000 ended trials into the
+# dev cluster (no operator needed) and times the dashboard on it, in Go and
+# in headless Chromium, against a paged List of the same trials.
+.PHONY: bench-dashboard
+bench-dashboard: build chromium dev-cluster ## The dashboard on 10,000 trials: page time, Chromium render, memory.
+	go run ./test/dashboardbench -kubeconfig $(CLUSTER_KUBECONFIG)
 
 .PHONY: bench-digest
 bench-digest: ## Dataset digest throughput, 1 and 2 workers, against sha256sum; no cluster.
