@@ -94,6 +94,8 @@ if [[ $phase == Succeeded && -n $best_trial ]]; then
 fi
 echo
 echo "kubeconfig: $KUBECONFIG"
+echo "  KUBECONFIG=$KUBECONFIG $LOCALBIN/kubectl-crucible dashboard"
+echo "      then open http://127.0.0.1:8080/namespaces/$NS/experiments/$NAME (the dashboard)"
 echo "  KUBECONFIG=$KUBECONFIG $LOCALBIN/kubectl get crucible"
 echo "  make dev-cluster-down   # stops the cluster and deletes its state"
 if [[ $phase != Succeeded ]]; then
