@@ -45,6 +45,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
@@ -278,14 +279,22 @@ send:
 	if sendErr != nil {
 		return nil, fmt.Errorf("writing the Trials: %w", sendErr)
 	}
-	exp.Status = crucible.ExperimentStatus{
-		Phase:          crucible.ExperimentSucceeded,
-		Trials:         crucible.TrialCounts{Total: int32(n), Created: int32(n), Succeeded: int32(n)},
-		BestTrial:      &crucible.BestTrial{Name: bestName, Objective: strconv.FormatFloat(bestLoss, 'g', -1, 64)},
-		StartTime:      &now,
-		CompletionTime: &now,
-	}
-	return exp, cl.Status().Update(ctx, exp)
+	// An operator running on the cluster may write the status too (it
+	// counts the same trials): read, write, again on a conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(exp), exp); err != nil {
+			return err
+		}
+		exp.Status = crucible.ExperimentStatus{
+			Phase:          crucible.ExperimentSucceeded,
+			Trials:         crucible.TrialCounts{Total: int32(n), Created: int32(n), Succeeded: int32(n)},
+			BestTrial:      &crucible.BestTrial{Name: bestName, Objective: strconv.FormatFloat(bestLoss, 'g', -1, 64)},
+			StartTime:      &now,
+			CompletionTime: &now,
+		}
+		return cl.Status().Update(ctx, exp)
+	})
+	return exp, err
 }
 
 func listTrials(ctx context.Context, cl client.Client, ns, exp string) (int, error) {
