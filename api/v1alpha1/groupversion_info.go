@@ -26,7 +26,8 @@ var (
 // addKnownTypes registers the package's types. The API package imports
 // only apimachinery, so that clients can import it cheaply.
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &Experiment{}, &ExperimentList{}, &Trial{}, &TrialList{})
+	s.AddKnownTypes(GroupVersion, &Experiment{}, &ExperimentList{}, &Trial{}, &TrialList{},
+		&Model{}, &ModelList{}, &ModelVersion{}, &ModelVersionList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
