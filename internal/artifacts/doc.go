@@ -14,6 +14,14 @@
 // deletes an earlier run's objects. Every prefix ends in
 // "/", so trial "a" never sees the objects of trial "ab".
 //
+// A ModelVersion's own copy of the artifacts it was promoted from is kept
+// under
+//
+//	<prefix>/<namespace>/models/<model>/v<version>/
+//
+// (ModelVersionPrefix), beside the Experiments' prefixes, so that an
+// Experiment's retention and deletion never reach it.
+//
 // # Manifest
 //
 // A Manifest is the number of objects under a trial's prefix, their total
@@ -74,4 +82,19 @@
 // a response longer than a page can be is refused, so that a slow, endless
 // or hostile store costs the operator one worker for that long and tens of
 // MiB of memory at most.
+//
+// # Copy
+//
+// Store.Copy copies a prefix within the bucket by server-side copies, so
+// that no byte passes through the operator, and keeps every object's ETag,
+// so that the copy's manifest digest is the source's: an object written
+// by one PUT with CopyObject, whose copy has the MD5 of its bytes as the
+// source has, and a multipart object part for part, each part the byte
+// range the store reports for it (HEAD with partNumber), whose copy then
+// has the source's multipart ETag. minio-go's ComposeObject splits a
+// source in parts of its own choosing, which changes that ETag; it is used
+// only for an object over 5 GiB without a multipart ETag, which S3 itself
+// never has. Copy skips objects the destination holds already with the
+// same size and ETag, so a copy cut short by the timeout goes on where it
+// stopped when called again.
 package artifacts

@@ -1,6 +1,9 @@
 package artifacts
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // TrialPrefix is the key prefix of one run of a trial:
 // "<prefix>/<namespace>/<experiment>/<experiment uid>/<trial>/<trial uid>/".
@@ -19,11 +22,29 @@ func TrialPrefix(prefix, namespace, experiment, experimentUID, trial, trialUID s
 // as in TrialPrefix. Deleting it deletes nothing of another Experiment of
 // the same name.
 func ExperimentPrefix(prefix, namespace, experiment, experimentUID string) string {
-	p := namespace + "/" + experiment + "/" + experimentUID + "/"
+	return NamespacePrefix(prefix, namespace) + experiment + "/" + experimentUID + "/"
+}
+
+// NamespacePrefix is the key prefix of one namespace's part of a store,
+// under which every ExperimentPrefix and ModelVersionPrefix of its objects
+// lies: "<prefix>/<namespace>/", with prefix trimmed as in TrialPrefix.
+func NamespacePrefix(prefix, namespace string) string {
 	if prefix = strings.Trim(prefix, "/"); prefix != "" {
-		p = prefix + "/" + p
+		return prefix + "/" + namespace + "/"
 	}
-	return p
+	return namespace + "/"
+}
+
+// ModelVersionPrefix is the key prefix of the model's own copy of a
+// version's artifacts: "<prefix>/<namespace>/models/<model>/v<version>/",
+// with prefix trimmed as in TrialPrefix. A ModelVersion is named
+// "<model>-v<version>" in its namespace, so no two versions share one, and
+// it lies beside the Experiments' prefixes, never under one: an
+// Experiment's retention and deletion, which delete under ExperimentPrefix,
+// leave it. (An Experiment named "models" writes under
+// "<namespace>/models/<experiment uid>/", a UID where a model name is.)
+func ModelVersionPrefix(prefix, namespace, model string, version int32) string {
+	return NamespacePrefix(prefix, namespace) + "models/" + model + "/v" + strconv.FormatInt(int64(version), 10) + "/"
 }
 
 // S3URI is "s3://<bucket>/<key>", e.g. S3URI(bucket, TrialPrefix(...)) for

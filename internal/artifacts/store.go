@@ -41,6 +41,20 @@ type Store interface {
 	// several calls. It refuses the empty prefix, which is the whole bucket.
 	DeletePrefix(ctx context.Context, prefix string) (objects, bytes int64, err error)
 
+	// Copy copies, within the bucket, every object under srcPrefix to
+	// dstPrefix followed by its key relative to srcPrefix, by server-side
+	// copies that keep each object's ETag (so the copy's Manifest is the
+	// source's), several at a time, as the listing comes. It returns how
+	// many objects and bytes it copied, on an error too. An object the
+	// destination holds already with the same size and ETag is not copied
+	// again, so a set larger than one call copies within Limits.Timeout is
+	// copied over several calls, and copying again copies nothing. It
+	// stops, with an error wrapping ErrTooManyObjects, past
+	// Limits.MaxObjects objects, and refuses an empty prefix and prefixes
+	// one under the other. Objects under dstPrefix that are not under
+	// srcPrefix stay.
+	Copy(ctx context.Context, srcPrefix, dstPrefix string) (objects, bytes int64, err error)
+
 	// Put writes data, of the given content type, under key, replacing
 	// what was there: the operator's own records beside a trial's
 	// artifacts (its provenance), small enough for one request.

@@ -1,6 +1,7 @@
 package artifacts
 
 import (
+	"fmt"
 	"strings"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
@@ -37,4 +38,25 @@ const ProvenanceSuffix = ".provenance.intoto.jsonl"
 // artifacts deletes it.
 func ProvenanceKey(prefix string, exp *crucible.Experiment, trial *crucible.Trial) string {
 	return strings.TrimSuffix(TrialKeyPrefix(prefix, exp, trial), "/") + ProvenanceSuffix
+}
+
+// ParseS3Prefix splits an s3://<bucket>/<key prefix>/ URI, as S3URI of a
+// TrialPrefix writes it, into its bucket and key prefix. The key prefix
+// must not be empty (the whole bucket) and must end in "/", so that
+// "s3://b/ns/e/a/" never takes in "ns/e/ab/".
+func ParseS3Prefix(uri string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(uri, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an s3:// URI", uri)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	switch {
+	case bucket == "":
+		return "", "", fmt.Errorf("%q names no bucket", uri)
+	case prefix == "":
+		return "", "", fmt.Errorf("%q names no key prefix: the whole bucket is never copied", uri)
+	case !strings.HasSuffix(prefix, "/"):
+		return "", "", fmt.Errorf("%q is not a key prefix: it does not end in /", uri)
+	}
+	return bucket, prefix, nil
 }

@@ -38,6 +38,10 @@ func (s *fakeStores) Open(context.Context, *crucible.Experiment) (artifacts.Stor
 	return fakeStore{s: s}, nil
 }
 
+func (s *fakeStores) OpenS3(context.Context, string, *crucible.S3ArtifactStore) (artifacts.Store, error) {
+	return nil, errors.New("not used by the Experiment reconciler")
+}
+
 // fakeStore is the store fakeStores opens. Only DeletePrefix is called: the
 // embedded interface, nil, stands for the rest.
 type fakeStore struct {

@@ -1,7 +1,8 @@
-// Package store opens an Experiment's artifact store for the controllers:
-// it checks that the cluster admin allows the store's endpoint, reads the
-// credentials Secret the Experiment names and hands back an
-// artifacts.Store, reusing one client per distinct store and credentials.
+// Package store opens the artifact stores Experiments and ModelVersions
+// name for the controllers: it checks that the cluster admin allows the
+// store's endpoint, reads the credentials Secret the object names and
+// hands back an artifacts.Store, reusing one client per distinct store and
+// credentials.
 package store
 
 import (
@@ -28,9 +29,16 @@ const (
 	FlagAllowInsecure = "artifact-allow-insecure"
 )
 
-// Opener opens the s3 artifact store of an Experiment.
+// Opener opens s3 artifact stores: an Experiment's, and the one a
+// ModelVersion names.
 type Opener interface {
+	// Open opens the Experiment's spec.artifacts.s3; its errors name
+	// those fields.
 	Open(ctx context.Context, exp *crucible.Experiment) (artifacts.Store, error)
+	// OpenS3 opens s3 with the credentials Secret it names in namespace,
+	// by the same rules as Open; its errors name the fields as a
+	// ModelVersion's spec.store.
+	OpenS3(ctx context.Context, namespace string, s3 *crucible.S3ArtifactStore) (artifacts.Store, error)
 }
 
 // ErrNoS3Store is returned for an Experiment without an s3 store.
@@ -41,8 +49,14 @@ var None Opener = none{}
 
 type none struct{}
 
+var errNoOpener = errors.New("the operator was started without an artifact store opener")
+
 func (none) Open(context.Context, *crucible.Experiment) (artifacts.Store, error) {
-	return nil, errors.New("the operator was started without an artifact store opener")
+	return nil, errNoOpener
+}
+
+func (none) OpenS3(context.Context, string, *crucible.S3ArtifactStore) (artifacts.Store, error) {
+	return nil, errNoOpener
 }
 
 // Options are the cluster admin's: which stores an Experiment may name, and
@@ -99,15 +113,29 @@ func (o *SecretOpener) Open(ctx context.Context, exp *crucible.Experiment) (arti
 	if exp.Spec.Artifacts == nil || exp.Spec.Artifacts.S3 == nil {
 		return nil, ErrNoS3Store
 	}
-	s3 := exp.Spec.Artifacts.S3
-	if err := o.allow(s3); err != nil {
+	return o.open(ctx, exp.Namespace, exp.Spec.Artifacts.S3, "spec.artifacts.s3")
+}
+
+// OpenS3 returns the store s3 describes, with the credentials of its
+// Secret in namespace, if the operator allows it: a ModelVersion's
+// spec.store, which its errors name.
+func (o *SecretOpener) OpenS3(ctx context.Context, namespace string, s3 *crucible.S3ArtifactStore) (artifacts.Store, error) {
+	if s3 == nil {
+		return nil, errors.New("spec.store: no s3 store")
+	}
+	return o.open(ctx, namespace, s3, "spec.store")
+}
+
+// open is Open and OpenS3: field is where s3 is in its object, for errors.
+func (o *SecretOpener) open(ctx context.Context, namespace string, s3 *crucible.S3ArtifactStore, field string) (artifacts.Store, error) {
+	if err := o.allow(s3, field); err != nil {
 		return nil, err
 	}
 	secret := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: exp.Namespace, Name: s3.CredentialsSecret.Name}
+	key := types.NamespacedName{Namespace: namespace, Name: s3.CredentialsSecret.Name}
 	if err := o.reader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("the credentials Secret %s (spec.artifacts.s3.credentialsSecret) does not exist", key)
+			return nil, fmt.Errorf("the credentials Secret %s (%s.credentialsSecret) does not exist", key, field)
 		}
 		return nil, fmt.Errorf("reading the credentials Secret %s: %w", key, err)
 	}
@@ -131,7 +159,7 @@ func (o *SecretOpener) Open(ctx context.Context, exp *crucible.Experiment) (arti
 	}
 	st, err := o.newS3(cfg, o.limits)
 	if err != nil {
-		return nil, fmt.Errorf("spec.artifacts.s3: %w", err)
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	if len(o.clients) >= maxClients {
 		clear(o.clients)
@@ -141,10 +169,10 @@ func (o *SecretOpener) Open(ctx context.Context, exp *crucible.Experiment) (arti
 }
 
 // allow says why the operator does not open s3, if it does not.
-func (o *SecretOpener) allow(s3 *crucible.S3ArtifactStore) error {
+func (o *SecretOpener) allow(s3 *crucible.S3ArtifactStore, field string) error {
 	if s3.Insecure && !o.allowInsecure {
-		return fmt.Errorf("spec.artifacts.s3.insecure: the operator does not reach %s over plain HTTP: a cluster admin allows it with --%s",
-			s3.Endpoint, FlagAllowInsecure)
+		return fmt.Errorf("%s.insecure: the operator does not reach %s over plain HTTP: a cluster admin allows it with --%s",
+			field, s3.Endpoint, FlagAllowInsecure)
 	}
 	host, port := splitEndpoint(s3.Endpoint, s3.Insecure)
 	for _, p := range o.endpoints {
@@ -153,11 +181,11 @@ func (o *SecretOpener) allow(s3 *crucible.S3ArtifactStore) error {
 		}
 	}
 	if len(o.endpoints) == 0 {
-		return fmt.Errorf("spec.artifacts.s3.endpoint %s is not allowed: the operator allows no endpoint until a cluster admin lists them with --%s",
-			s3.Endpoint, FlagEndpoints)
+		return fmt.Errorf("%s.endpoint %s is not allowed: the operator allows no endpoint until a cluster admin lists them with --%s",
+			field, s3.Endpoint, FlagEndpoints)
 	}
-	return fmt.Errorf("spec.artifacts.s3.endpoint %s is not allowed: the operator's --%s allows only %s",
-		s3.Endpoint, FlagEndpoints, strings.Join(o.patterns(), ","))
+	return fmt.Errorf("%s.endpoint %s is not allowed: the operator's --%s allows only %s",
+		field, s3.Endpoint, FlagEndpoints, strings.Join(o.patterns(), ","))
 }
 
 func (o *SecretOpener) patterns() []string {

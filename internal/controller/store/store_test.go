@@ -201,3 +201,71 @@ func TestSecretOpenerPassesLimits(t *testing.T) {
 		t.Errorf("store opened with limits %+v; want %+v", got, want)
 	}
 }
+
+// TestOpenS3 opens a ModelVersion's spec.store by the rules of Open: the
+// allowed endpoints, plain HTTP only if allowed, the credentials of the
+// Secret it names in the given namespace; its errors name spec.store.
+func TestOpenS3(t *testing.T) {
+	creds := map[string]string{"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+	s3 := func(endpoint string, insecure bool) *crucible.S3ArtifactStore {
+		return &crucible.S3ArtifactStore{Endpoint: endpoint, Bucket: "runs", Region: "r1", Insecure: insecure,
+			CredentialsSecret: crucible.SecretReference{Name: "c"}}
+	}
+	cases := []struct {
+		name      string
+		namespace string
+		s3        *crucible.S3ArtifactStore
+		wantErr   string
+	}{
+		{name: "allowed, with its Secret", namespace: "ns", s3: s3("s3.example:9000", true)},
+		{name: "the Secret is in another namespace", namespace: "ns2", s3: s3("s3.example:9000", true),
+			wantErr: "the credentials Secret ns2/c (spec.store.credentialsSecret) does not exist"},
+		{name: "an endpoint not allowed", namespace: "ns", s3: s3("evil.example:9000", true),
+			wantErr: "spec.store.endpoint evil.example:9000 is not allowed: the operator's --artifact-endpoints allows only s3.example:9000"},
+		{name: "no store", namespace: "ns", wantErr: "spec.store: no s3 store"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			reader := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(secret("c", creds)).Build()
+			o := newOpener(t, reader, allowAll)
+			var got []artifacts.S3Config
+			o.newS3 = func(cfg artifacts.S3Config, l artifacts.Limits) (artifacts.Store, error) {
+				got = append(got, cfg)
+				return artifacts.NewS3Store(cfg, l)
+			}
+			st, err := o.OpenS3(context.Background(), tc.namespace, tc.s3)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("OpenS3 error = %v; want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || st == nil {
+				t.Fatalf("OpenS3 = %v, %v; want a store", st, err)
+			}
+			want := artifacts.S3Config{Endpoint: "s3.example:9000", Bucket: "runs", Region: "r1", Insecure: true, AccessKeyID: "AK", SecretAccessKey: "SK"}
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("configs made %+v; want %+v", got, want)
+			}
+			// An Experiment of the same store and Secret shares the client.
+			again, err := o.Open(context.Background(), experiment("c"))
+			if err != nil || again != st || len(got) != 1 {
+				t.Errorf("Open of the same store = %v, %v (%d clients made); want the same store", again, err, len(got))
+			}
+		})
+	}
+
+	t.Run("plain HTTP refused", func(t *testing.T) {
+		o := newOpener(t, fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).Build(), Options{Endpoints: []string{"*"}})
+		_, err := o.OpenS3(context.Background(), "ns", s3("s3.example:9000", true))
+		if err == nil || !strings.Contains(err.Error(), "spec.store.insecure: the operator does not reach s3.example:9000 over plain HTTP") {
+			t.Errorf("OpenS3 over plain HTTP = %v; want it refused, naming spec.store.insecure", err)
+		}
+	})
+
+	t.Run("the none opener opens nothing", func(t *testing.T) {
+		if st, err := None.OpenS3(context.Background(), "ns", s3("s3.example:9000", false)); st != nil || err == nil {
+			t.Errorf("None.OpenS3 = %v, %v; want an error", st, err)
+		}
+	})
+}

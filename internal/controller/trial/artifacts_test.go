@@ -34,6 +34,14 @@ func (f *fakeStores) Open(context.Context, *crucible.Experiment) (artifacts.Stor
 	return f, nil
 }
 
+func (f *fakeStores) OpenS3(context.Context, string, *crucible.S3ArtifactStore) (artifacts.Store, error) {
+	return nil, errors.New("not used by the Trial reconciler")
+}
+
+func (f *fakeStores) Copy(context.Context, string, string) (int64, int64, error) {
+	return 0, 0, errors.New("not used by the Trial reconciler")
+}
+
 func (f *fakeStores) Manifest(_ context.Context, prefix string) (artifacts.Manifest, error) {
 	f.listed = append(f.listed, prefix)
 	return artifacts.NewManifest(f.objects[prefix]), nil

@@ -570,3 +570,154 @@ func TestPut(t *testing.T) {
 		}
 	})
 }
+
+// TestCopy: Copy copies a prefix within the bucket by server-side copies
+// that keep every object's ETag, a multipart object's included, so that
+// the copy's manifest is the source's; it copies nothing the destination
+// holds already, and nothing beside the source prefix.
+func TestCopy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	trialA := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "a", "a-uid")
+	trialAB := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "ab", "ab-uid")
+	model := artifacts.ModelVersionPrefix(storePrefix, "ns", "resnet", 1)
+
+	var wantBytes int64
+	for key, size := range map[string]int{
+		"model/weights.bin":    4096,
+		"metrics.json":         17,
+		"a/b/c/deep.txt":       1,
+		"empty":                0,
+		"模型 é/weights (1).bin": 5,
+		"with+plus&amp=eq?q#h": 3,
+		"model.bin":            6,
+	} {
+		wantBytes += e.put(t, trialA+key, size).Size
+	}
+	// A multipart object of two parts and one of three, whose ETags are
+	// "<hex>-2" and "<hex>-3", with a content type of their own.
+	const partSize = 5 << 20
+	for key, size := range map[string]int{"model/big.bin": partSize + 7, "model/bigger.bin": 2*partSize + 1} {
+		data := bytes.Repeat([]byte{byte(size)}, size)
+		info, err := e.client.PutObject(t.Context(), e.bucket, trialA+key, bytes.NewReader(data), int64(size),
+			minio.PutObjectOptions{PartSize: partSize, ContentType: "application/x-safetensors"})
+		if err != nil || !strings.Contains(info.ETag, "-") {
+			t.Fatalf("multipart PutObject %s: %v, ETag %q", key, err, info.ETag)
+		}
+		wantBytes += int64(size)
+	}
+	e.put(t, trialAB+"model/weights.bin", 10)
+	e.put(t, strings.TrimSuffix(trialA, "/")+".tar", 4)
+	source := e.manifest(t, trialA)
+
+	objects, copied, err := e.store.Copy(t.Context(), trialA, model)
+	if err != nil || objects != 9 || copied != wantBytes {
+		t.Fatalf("Copy = %d, %d, %v; want 9, %d, nil", objects, copied, err, wantBytes)
+	}
+	if got := e.manifest(t, model); got != source {
+		t.Errorf("manifest of the copy %+v; want the source's %+v", got, source)
+	}
+	if diff := cmp.Diff(e.stat(t, trialA), e.stat(t, model)); diff != "" {
+		t.Errorf("the copy's objects, as StatObject reports them (-source +copy):\n%s", diff)
+	}
+	st, err := e.client.StatObject(t.Context(), e.bucket, model+"model/bigger.bin", minio.StatObjectOptions{})
+	if err != nil || st.ContentType != "application/x-safetensors" {
+		t.Errorf("the multipart copy's content type %q (%v); want the source's", st.ContentType, err)
+	}
+	obj, err := e.client.GetObject(t.Context(), e.bucket, model+"model/bigger.bin", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := io.ReadAll(obj); err != nil || !bytes.Equal(data, bytes.Repeat([]byte{byte((2*partSize + 1) % 256)}, 2*partSize+1)) {
+		t.Errorf("the multipart copy's bytes differ from the source's (%v)", err)
+	}
+	for _, k := range e.keys(t) {
+		if strings.HasPrefix(k, model) && !strings.HasPrefix(strings.Replace(k, model, trialA, 1), trialA) {
+			t.Errorf("copied %s, which is not under %s", k, trialA)
+		}
+	}
+	if n := len(e.stat(t, model)); n != 9 {
+		t.Errorf("the copy holds %d objects; want 9, and none of the neighbours", n)
+	}
+
+	t.Run("again copies nothing", func(t *testing.T) {
+		objects, bytes, err := e.store.Copy(t.Context(), trialA, model)
+		if err != nil || objects != 0 || bytes != 0 {
+			t.Errorf("Copy again = %d, %d, %v; want 0, 0, nil", objects, bytes, err)
+		}
+	})
+
+	t.Run("goes on where a copy stopped", func(t *testing.T) {
+		for _, k := range []string{"model/big.bin", "metrics.json"} {
+			if err := e.client.RemoveObject(t.Context(), e.bucket, model+k, minio.RemoveObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.put(t, model+"model.bin", 1) // another size: copied again
+		objects, bytes, err := e.store.Copy(t.Context(), trialA, model)
+		if err != nil || objects != 3 || bytes != partSize+7+17+6 {
+			t.Errorf("Copy after 3 objects of the copy went or changed = %d, %d, %v; want 3, %d, nil", objects, bytes, err, partSize+7+17+6)
+		}
+		if got := e.manifest(t, model); got != source {
+			t.Errorf("manifest of the copy %+v; want the source's %+v", got, source)
+		}
+	})
+
+	t.Run("refuses the whole bucket and prefixes one under the other", func(t *testing.T) {
+		for _, p := range [][2]string{{"", model}, {trialA, ""}, {trialA, trialA + "copy/"}, {model, artifacts.NamespacePrefix(storePrefix, "ns")}} {
+			if objects, _, err := e.store.Copy(t.Context(), p[0], p[1]); err == nil || objects != 0 {
+				t.Errorf("Copy(%q, %q) = %d, %v; want an error", p[0], p[1], objects, err)
+			}
+		}
+	})
+
+	t.Run("an empty prefix copies nothing", func(t *testing.T) {
+		never := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "never-ran", "u")
+		objects, bytes, err := e.store.Copy(t.Context(), never, artifacts.ModelVersionPrefix(storePrefix, "ns", "resnet", 2))
+		if err != nil || objects != 0 || bytes != 0 {
+			t.Errorf("Copy of an empty prefix = %d, %d, %v; want 0, 0, nil", objects, bytes, err)
+		}
+	})
+}
+
+// TestCopyPagesAndLimits: Copy copies more than a page of the listing, and
+// stops past Limits.MaxObjects; a stopped server fails it within the bound.
+func TestCopyPagesAndLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 1100
+	trial := artifacts.TrialPrefix(storePrefix, "ns", "exp", "exp-uid", "many", "many-uid")
+	total := e.putMany(t, trial, n)
+
+	limited := newStoreWith(t, e.srv, e.bucket, e.srv.Region, artifacts.Limits{MaxObjects: 1000})
+	objects, _, err := limited.Copy(t.Context(), trial, artifacts.ModelVersionPrefix(storePrefix, "ns", "m", 1))
+	if !errors.Is(err, artifacts.ErrTooManyObjects) || objects != 1000 {
+		t.Errorf("Copy of %d objects with MaxObjects 1000 = %d, %v; want 1000 copied and ErrTooManyObjects", n, objects, err)
+	}
+
+	model := artifacts.ModelVersionPrefix(storePrefix, "ns", "m", 2)
+	began := time.Now()
+	objects, bytes, err := e.store.Copy(t.Context(), trial, model)
+	t.Logf("Copy of %d small objects: %v", n, time.Since(began))
+	if err != nil || objects != n || bytes != total {
+		t.Fatalf("Copy = %d, %d, %v; want %d, %d, nil", objects, bytes, err, n, total)
+	}
+	if got, want := e.manifest(t, model), e.manifest(t, trial); got != want {
+		t.Errorf("manifest of the copy %+v; want the source's %+v", got, want)
+	}
+
+	if err := e.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*unreachableBound)
+	defer cancel()
+	began = time.Now()
+	_, _, err = e.store.Copy(ctx, trial, artifacts.ModelVersionPrefix(storePrefix, "ns", "m", 3))
+	took := time.Since(began)
+	t.Logf("Copy on a stopped server: %v in %v", err, took)
+	if err == nil || took > unreachableBound {
+		t.Fatalf("Copy on a stopped server = %v in %v; want an error within %v", err, took, unreachableBound)
+	}
+	checkErr(t, "Copy", err, artifacts.S3URI(bucket, trial), "")
+	checkCause(t, "Copy", err, "connection refused")
+}
