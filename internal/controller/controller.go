@@ -1,7 +1,7 @@
-// Package controller wires the Experiment and Trial controllers, their cache
-// indexes and their cache selection into a manager. The manager binary and
-// the integration tests both go through it, so tests run the production
-// wiring.
+// Package controller wires the Experiment, Trial, ModelVersion and Model
+// controllers, their cache indexes and their cache selection into a
+// manager. The manager binary and the integration tests both go through it,
+// so tests run the production wiring.
 package controller
 
 import (
@@ -24,6 +24,8 @@ import (
 	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/controller/experiment"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/model"
+	"github.com/crucible-dev/crucible/internal/controller/modelversion"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
@@ -60,7 +62,7 @@ type Options struct {
 	Provenance trial.Provenance
 }
 
-// Setup registers the cache indexes and both controllers with mgr.
+// Setup registers the cache indexes and the controllers with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -87,6 +89,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock),
 		trial.WithStores(stores), trial.WithProvenance(o.Provenance)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Trial controller: %w", err)
+	}
+	if err := modelversion.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-modelversion"),
+		modelversion.WithClock(o.Clock), modelversion.WithStores(stores),
+		modelversion.WithArtifactDeletionTimeout(o.ArtifactDeletionTimeout)).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ModelVersion controller: %w", err)
+	}
+	if err := model.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-model"),
+		model.WithClock(o.Clock)).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Model controller: %w", err)
 	}
 	return nil
 }

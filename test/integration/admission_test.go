@@ -56,6 +56,29 @@ var _ = Describe("Experiment admission", func() {
 			Eventually(ctx, func() error { return alice.Create(ctx, exp, client.DryRunAll) }, Timeout, Interval).Should(Succeed())
 		})
 
+		It("refuses a ModelVersion whose store names a Secret the user may not get", func(ctx SpecContext) {
+			grant(ctx, ns, "alice", "create-versions", rbacv1.PolicyRule{APIGroups: []string{"crucible.dev"}, Resources: []string{"modelversions"}, Verbs: []string{"create"}})
+			alice := clientAs("alice")
+			mv := &crucible.ModelVersion{
+				ObjectMeta: metav1.ObjectMeta{Name: "resnet-v1", Namespace: ns},
+				Spec: crucible.ModelVersionSpec{Model: "resnet", Version: 1, Image: builder.Image,
+					Source: crucible.ModelVersionSource{Experiment: "e", Trial: "e-0123456789ab", TrialUID: "u"},
+					Store:  s3Artifacts("creds").S3},
+			}
+			Eventually(ctx, func() error { return alice.Create(ctx, mv, client.DryRunAll) }, Timeout, Interval).
+				Should(MatchError(And(
+					ContainSubstring("spec.store.credentialsSecret.name"),
+					ContainSubstring(`user "alice" may not get secret "creds" in namespace `+ns))))
+
+			By("accepting a version without a store, and one once the user may get the Secret")
+			noStore := mv.DeepCopy()
+			noStore.Spec.Store = nil
+			Expect(alice.Create(ctx, noStore, client.DryRunAll)).To(Succeed())
+			grant(ctx, ns, "alice", "get-creds", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
+				ResourceNames: []string{"creds"}, Verbs: []string{"get"}})
+			Eventually(ctx, func() error { return alice.Create(ctx, mv, client.DryRunAll) }, Timeout, Interval).Should(Succeed())
+		})
+
 		It("refuses an s3 credentials Secret the user may not get, naming the Secret, and accepts it once they may", func(ctx SpecContext) {
 			grant(ctx, ns, "alice", "create-jobs", rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create"}})
 			alice := clientAs("alice")

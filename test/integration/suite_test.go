@@ -81,6 +81,8 @@ var _ = BeforeSuite(func() {
 	installPolicy(filepath.Join("..", "..", "config", "policy", "experiment-pod-security.yaml"))
 	installPolicy(filepath.Join("..", "..", "config", "policy", "experiment-template.yaml"))
 	installPolicy(filepath.Join("..", "..", "config", "policy", "trial-record.yaml"))
+	installPolicy(filepath.Join("..", "..", "config", "policy", "modelversion-aliased.yaml"))
+	installPolicy(filepath.Join("..", "..", "config", "policy", "modelversion-permissions.yaml"))
 	waitForExperimentPolicy()
 })
 

@@ -28,6 +28,14 @@ const (
 	// EventObjectKey indexes Events by the UID of the object they are
 	// about; the cache holds only the Job controller's FailedCreate events.
 	EventObjectKey = ".involvedObject.uid"
+
+	// ModelVersionModelKey indexes ModelVersions by spec.model, the name of
+	// their Model. The spec field, not the crucible.dev/model label: the
+	// spec is immutable and the API server ties it to the version's name
+	// (<model>-v<N>), while a label is optional (a version applied from a
+	// manifest may lack it) and anyone who may edit the version can change
+	// it, which would move a version out of its Model's sight.
+	ModelVersionModelKey = ".spec.model"
 )
 
 // Setup registers every index with indexer: the manager's field indexer in
@@ -41,6 +49,9 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 	}
 	if err := indexer.IndexField(ctx, &corev1.Event{}, EventObjectKey, eventObject); err != nil {
 		return fmt.Errorf("indexing Events by object: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &crucible.ModelVersion{}, ModelVersionModelKey, modelVersionModel); err != nil {
+		return fmt.Errorf("indexing ModelVersions by Model: %w", err)
 	}
 	return nil
 }
@@ -66,6 +77,13 @@ func PodJob(obj client.Object) []string {
 func eventObject(obj client.Object) []string {
 	if e, ok := obj.(*corev1.Event); ok && e.InvolvedObject.UID != "" {
 		return []string{string(e.InvolvedObject.UID)}
+	}
+	return nil
+}
+
+func modelVersionModel(obj client.Object) []string {
+	if v, ok := obj.(*crucible.ModelVersion); ok && v.Spec.Model != "" {
+		return []string{v.Spec.Model}
 	}
 	return nil
 }
