@@ -18,6 +18,7 @@
 //	kubectl crucible provenance keygen --private FILE --public FILE
 //	kubectl crucible reproduce trial/NAME [-n NAMESPACE] [--apply [--wait]]
 //	kubectl crucible reproduce --from FILE --key PUB.pem [--apply [--wait]]
+//	kubectl crucible promote trial/NAME --model MODEL [--alias ALIAS] [--description TEXT] [-o yaml|json] [--dry-run]
 //
 // It only parses flags, reads and creates objects in the cluster, and calls
 // the packages under internal/ that do the work (internal/compare,
@@ -97,6 +98,7 @@ func newRootCommandFor(cl *cluster) *cobra.Command {
 		newNoteCommand(cl),
 		newDashboardCommand(cl.flags),
 		newReproduceCommand(newReproduceOptions(cl)),
+		newPromoteCommand(cl),
 		newDatasetCommand(),
 		newProvenanceCommand(),
 	)
