@@ -101,36 +101,51 @@ type Run struct {
 // its metrics and artifacts as subjects. The package documentation lists
 // every field.
 func Statement(in Inputs) (*intoto.Statement, error) {
+	st, _, err := statement(in)
+	return st, err
+}
+
+// Payload returns the Statement's canonical bytes, Marshal(Statement(in)),
+// encoding it once: what the operator signs, stores and digests when a
+// trial ends.
+func Payload(in Inputs) ([]byte, error) {
+	_, payload, err := statement(in)
+	return payload, err
+}
+
+// statement makes the Statement and its canonical bytes, and checks that
+// they read back.
+func statement(in Inputs) (*intoto.Statement, []byte, error) {
 	exp, trial := in.Experiment, in.Trial
 	if exp == nil || trial == nil {
-		return nil, errors.New("provenance needs the Experiment and the Trial")
+		return nil, nil, errors.New("provenance needs the Experiment and the Trial")
 	}
 	if in.Builder.ID == "" {
-		return nil, errors.New("provenance needs the builder's ID")
+		return nil, nil, errors.New("provenance needs the builder's ID")
 	}
 	canonical, err := specdigest.Canonical(&exp.Spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	specDigest := specdigest.Of(canonical)
 	if d := exp.Status.SpecDigest; d != "" && d != specDigest {
-		return nil, fmt.Errorf("the Experiment's status.specDigest %s is not the digest of its spec, %s", d, specDigest)
+		return nil, nil, fmt.Errorf("the Experiment's status.specDigest %s is not the digest of its spec, %s", d, specDigest)
 	}
 	if d := trial.Spec.ExperimentDigest; d != "" && d != specDigest {
-		return nil, fmt.Errorf("the Trial was made from a spec with digest %s, not the Experiment's %s", d, specDigest)
+		return nil, nil, fmt.Errorf("the Trial was made from a spec with digest %s, not the Experiment's %s", d, specDigest)
 	}
 
 	subject, err := subjects(trial)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	deps, err := resolvedDependencies(exp, trial)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	external, err := structpb.NewStruct(externalParameters(exp, trial, specDigest, canonical))
 	if err != nil {
-		return nil, fmt.Errorf("encoding the external parameters: %w", err)
+		return nil, nil, fmt.Errorf("encoding the external parameters: %w", err)
 	}
 	internal, err := structpb.NewStruct(map[string]any{
 		"experiment": map[string]any{
@@ -141,11 +156,11 @@ func Statement(in Inputs) (*intoto.Statement, error) {
 		"trial": map[string]any{"name": trial.Name},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("encoding the internal parameters: %w", err)
+		return nil, nil, fmt.Errorf("encoding the internal parameters: %w", err)
 	}
 	byproducts, err := byproducts(trial, in.Run)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	prov := &slsa.Provenance{
@@ -169,11 +184,11 @@ func Statement(in Inputs) (*intoto.Statement, error) {
 		prov.RunDetails.Builder.Version = map[string]string{builderVersion: in.Builder.Version}
 	}
 	if err := prov.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid provenance: %w", err)
+		return nil, nil, fmt.Errorf("invalid provenance: %w", err)
 	}
 	predicate, err := toStruct(prov)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st := &intoto.Statement{
 		Type:          intoto.StatementTypeUri,
@@ -182,19 +197,19 @@ func Statement(in Inputs) (*intoto.Statement, error) {
 		Predicate:     predicate,
 	}
 	if err := st.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid statement: %w", err)
+		return nil, nil, fmt.Errorf("invalid statement: %w", err)
 	}
 	// A record that Read would refuse is worth nothing: refuse to make it.
 	// Reading it back costs about 0.9 ms of the 1.8 ms a signed record of
 	// the rich test fixture takes, once per trial.
 	payload, err := Marshal(st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := parseStatement(payload); err != nil {
-		return nil, fmt.Errorf("the statement would not read back: %w", err)
+		return nil, nil, fmt.Errorf("the statement would not read back: %w", err)
 	}
-	return st, nil
+	return st, payload, nil
 }
 
 // subjects are the trial's outputs: its artifacts, when their manifest

@@ -72,11 +72,7 @@ func (r *Reconciler) recordProvenance(ctx context.Context, trial *crucible.Trial
 	}
 	status := trial.DeepCopy()
 	status.Status.Provenance = nil
-	st, err := provenance.Statement(provenance.Inputs{Experiment: exp, Trial: status, Builder: r.provenance.Builder, Run: run})
-	var payload []byte
-	if err == nil {
-		payload, err = provenance.Marshal(st)
-	}
+	payload, err := provenance.Payload(provenance.Inputs{Experiment: exp, Trial: status, Builder: r.provenance.Builder, Run: run})
 	if err != nil {
 		// The Trial and its Experiment disagree (a Trial made by an
 		// operator whose spec digest differed): no retry can mend that, so
