@@ -129,7 +129,8 @@ type ModelStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// latestVersion is the highest version number of the model.
+	// latestVersion is the highest version number the model has had,
+	// kept when that version is deleted: promotion never reuses a number.
 	// +optional
 	LatestVersion int32 `json:"latestVersion,omitempty"`
 

@@ -211,7 +211,7 @@ current-context: team-a
 // cluster takes kubectl's flags, from the root command.
 func TestConnectionFlagsEverywhere(t *testing.T) {
 	root := newRootCommand()
-	for _, verb := range []string{"experiments", "leaderboard", "trials", "describe", "diff", "watch", "logs", "note", "reproduce"} {
+	for _, verb := range []string{"experiments", "leaderboard", "trials", "describe", "diff", "watch", "logs", "note", "reproduce", "promote", "dashboard"} {
 		cmd, _, err := root.Find([]string{verb})
 		if err != nil || cmd.Name() != verb {
 			t.Errorf("no verb %s: %v", verb, err)

@@ -145,6 +145,11 @@ func (o *promoteOptions) run(ctx context.Context, out, errOut io.Writer, trialNa
 	if err != nil {
 		return err
 	}
+	if model != nil {
+		// The highest number the model has had: a deleted version's
+		// number is not given again.
+		latest = max(latest, model.Status.LatestVersion)
+	}
 	mv := newModelVersion(o.model, latest+1, trial, exp)
 	if o.dryRun {
 		if model == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -512,5 +513,23 @@ func TestPromoteDescriptionOfAModelThatExists(t *testing.T) {
 	}
 	if got := getModel(t, c, "resnet").Spec.Description; got != "the old one" {
 		t.Errorf("description %q", got)
+	}
+}
+
+// TestPromoteNeverReusesANumber: with v3 deleted, the Model's status still
+// says 3 was given, and the next version is v4, not v3 again.
+func TestPromoteNeverReusesANumber(t *testing.T) {
+	_, objs := promotion()
+	model := &crucible.Model{ObjectMeta: metav1.ObjectMeta{Name: "resnet", Namespace: "ml"},
+		Status: crucible.ModelStatus{LatestVersion: 3, Versions: 1}}
+	v1 := &crucible.ModelVersion{ObjectMeta: metav1.ObjectMeta{Name: "resnet-v1", Namespace: "ml", Labels: map[string]string{crucible.ModelLabel: "resnet"}},
+		Spec: crucible.ModelVersionSpec{Model: "resnet", Version: 1}}
+	c := fakeClient(t, (&writes{}).funcs(), append(objs, model, v1)...)
+	code, stdout, stderr := runWith(t, fakeCluster(t, c, nil, "ml"), "promote", "trial/sweep-111111111111", "--model", "resnet")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	if want := "modelversion.crucible.dev/resnet-v4 created\n"; stdout != want {
+		t.Errorf("stdout %q; want %q", stdout, want)
 	}
 }

@@ -47,10 +47,12 @@ func setStatus(m *crucible.Model, versions []crucible.ModelVersion, moves []cruc
 }
 
 // setCounts records how many versions the Model has and the highest
-// version number. A version being deleted counts until it is gone.
+// version number it has had: a high-water mark, kept when the highest
+// version is deleted, so that promotion never gives a number twice (an
+// alias history naming v3 means one version). A version being deleted
+// counts until it is gone.
 func setCounts(status *crucible.ModelStatus, versions []crucible.ModelVersion) {
 	status.Versions = int32(len(versions))
-	status.LatestVersion = 0
 	for i := range versions {
 		status.LatestVersion = max(status.LatestVersion, versions[i].Spec.Version)
 	}

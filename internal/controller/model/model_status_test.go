@@ -402,3 +402,17 @@ func TestSetStatus(t *testing.T) {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
 }
+
+// TestLatestVersionIsAHighWaterMark: deleting the highest version keeps its
+// number, so promotion does not give it again.
+func TestLatestVersionIsAHighWaterMark(t *testing.T) {
+	m := makeModel("resnet").Obj()
+	setStatus(m, []crucible.ModelVersion{*makeVersion("resnet", 1).Obj(), *makeVersion("resnet", 3).Obj()}, nil, metav1.NewTime(t0))
+	if m.Status.LatestVersion != 3 || m.Status.Versions != 2 {
+		t.Fatalf("latest %d, versions %d; want 3 and 2", m.Status.LatestVersion, m.Status.Versions)
+	}
+	setStatus(m, []crucible.ModelVersion{*makeVersion("resnet", 1).Obj()}, nil, metav1.NewTime(t0))
+	if m.Status.LatestVersion != 3 || m.Status.Versions != 1 {
+		t.Errorf("after v3 was deleted: latest %d, versions %d; want 3 and 1", m.Status.LatestVersion, m.Status.Versions)
+	}
+}
