@@ -4,6 +4,10 @@
 #
 # The builder runs on the build host's platform and cross-compiles for the
 # target one, so a multi-platform build needs no emulation.
+#
+# Without Docker: `make image` builds the same manager into a reproducible
+# OCI image layout (bin/image) from scratch, with no base image and no
+# engine; see hack/image.mk (and there, how to push it).
 FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH

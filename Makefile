@@ -25,6 +25,7 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-kal
 include hack/tools.mk
 include hack/cluster.mk
 include hack/s3.mk
+include hack/image.mk
 
 .PHONY: all
 all: build
@@ -70,7 +71,7 @@ test-e2e: build chromium dev-cluster ## End-to-end suite on the local cluster (m
 	E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test ./test/e2e/... -timeout 30m -count=1 -v -ginkgo.v=false
 
 .PHONY: test
-test: verify vet lint test-unit test-integration test-e2e ## Everything CI runs.
+test: verify vet lint test-unit test-image test-integration test-e2e ## Everything CI runs.
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) dashboard-assets ## golangci-lint, with the Kube API Linter on api/ (.golangci.yml).

@@ -33,6 +33,13 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/provenance"
+
+	// Mozilla's root CAs, compiled in and used only when the system has
+	// none: the image (make image) is built from scratch with no CA bundle,
+	// so TLS to S3 stores verifies against these, pinned by go.sum and the
+	// same on every build machine. A bundle mounted at /etc/ssl/certs, or
+	// named by SSL_CERT_FILE, takes precedence.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 var scheme = runtime.NewScheme()
