@@ -26,6 +26,7 @@ include hack/tools.mk
 include hack/cluster.mk
 include hack/s3.mk
 include hack/image.mk
+include hack/helm.mk
 
 .PHONY: all
 all: build
@@ -36,6 +37,7 @@ all: build
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true paths="./api/..." paths="./internal/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	hack/chart.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -71,7 +73,7 @@ test-e2e: build chromium dev-cluster ## End-to-end suite on the local cluster (m
 	E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test ./test/e2e/... -timeout 30m -count=1 -v -ginkgo.v=false
 
 .PHONY: test
-test: verify vet lint test-unit test-image test-integration test-e2e ## Everything CI runs.
+test: verify vet lint test-unit test-image test-chart test-integration test-e2e ## Everything CI runs.
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) dashboard-assets ## golangci-lint, with the Kube API Linter on api/ (.golangci.yml).
