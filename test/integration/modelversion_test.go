@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -188,7 +189,7 @@ var _ = Describe("ModelVersion promotion", func() {
 		Expect(got.Finalizers).To(ContainElement(crucible.ModelArtifactsFinalizer))
 		Expect(relativeKeys(ctx, s, modelPrefix)).To(ConsistOf(keysOf(trial.objects)))
 		Expect(s.manifestDigest(ctx, modelPrefix)).To(Equal(trial.manifest.Digest), "the copy's digest, recomputed by the test")
-		Expect(eventsOf(ctx, ns, mv.Name, "Ready")).To(HaveLen(1))
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, ns, mv.Name, "Ready") }, Timeout, Interval).Should(HaveLen(1), "events are recorded asynchronously")
 
 		By("keeping the model's copy when the Experiment's retention deletes the trial's")
 		for _, k := range s.keys(ctx, trial.prefix) {
@@ -222,7 +223,7 @@ var _ = Describe("ModelVersion promotion", func() {
 		got := expectVersion(ctx, mv, crucible.ModelVersionFailed, crucible.ReasonDigestMismatch)
 		Expect(readyMessage(got)).To(And(ContainSubstring(changed), ContainSubstring(trial.manifest.Digest)))
 		Expect(got.Status.Artifacts).To(BeNil())
-		Expect(eventsOf(ctx, ns, mv.Name, "Failed")).To(HaveLen(1))
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, ns, mv.Name, "Failed") }, Timeout, Interval).Should(HaveLen(1), "events are recorded asynchronously")
 	})
 
 	It("fails a version whose trial's artifacts are gone, and records the trial's URI for one without a store", func(ctx SpecContext) {
@@ -265,8 +266,8 @@ var _ = Describe("ModelVersion promotion", func() {
 		Eventually(ctx, func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(mv), &crucible.ModelVersion{}))
 		}, Timeout, Interval).Should(BeTrue())
-		Expect(eventsOf(ctx, ns, mv.Name, "ArtifactsAbandoned")).To(HaveLen(1))
-		Expect(eventsOf(ctx, ns, mv.Name, "StoreError")).To(HaveLen(1))
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, ns, mv.Name, "ArtifactsAbandoned") }, Timeout, Interval).Should(HaveLen(1), "events are recorded asynchronously")
+		Eventually(func() []eventsv1.Event { return eventsOf(ctx, ns, mv.Name, "StoreError") }, Timeout, Interval).Should(HaveLen(1), "events are recorded asynchronously")
 
 		Expect(s.srv.Restart(ctx)).To(Succeed())
 		Expect(relativeKeys(ctx, s, modelPrefix)).To(ConsistOf(keysOf(trial.objects)), "the copy is left in the store")
@@ -326,7 +327,8 @@ var _ = Describe("ModelVersion promotion", func() {
 			}
 		}, 5*time.Minute, 10*time.Millisecond).Should(Equal(crucible.ModelVersionReady))
 		got := expectVersion(ctx, mv, crucible.ModelVersionReady, crucible.ReasonVerified)
-		events := len(eventsOf(ctx, ns, mv.Name, "Ready"))
+		var events int
+		Eventually(func() int { events = len(eventsOf(ctx, ns, mv.Name, "Ready")); return events }, Timeout, Interval).Should(BeNumerically(">=", 1))
 		GinkgoWriter.Printf("promotion of %d objects of %d bytes (%.1f MiB in all; written in %v): Pending after %v, Ready after %v; "+
 			"%d writes of the ModelVersion, %d event\n",
 			n, size, float64(trial.bytes)/(1<<20), wrote.Round(time.Millisecond), pending.Round(time.Millisecond),
