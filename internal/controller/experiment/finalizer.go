@@ -16,6 +16,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/internal/controller/finalizer"
 )
 
 const (
@@ -42,17 +43,7 @@ func needsFinalizer(exp *crucible.Experiment) bool {
 
 // ensureFinalizer adds or removes the artifacts finalizer as the spec asks.
 func (r *Reconciler) ensureFinalizer(ctx context.Context, exp *crucible.Experiment) error {
-	want := needsFinalizer(exp)
-	if want == controllerutil.ContainsFinalizer(exp, crucible.ArtifactsFinalizer) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(exp.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	if want {
-		controllerutil.AddFinalizer(exp, crucible.ArtifactsFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(exp, crucible.ArtifactsFinalizer)
-	}
-	if err := r.client.Patch(ctx, exp, patch); err != nil {
+	if err := finalizer.Ensure(ctx, r.client, exp, crucible.ArtifactsFinalizer, needsFinalizer(exp)); err != nil {
 		return fmt.Errorf("updating the artifacts finalizer: %w", err)
 	}
 	return nil

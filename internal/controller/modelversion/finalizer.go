@@ -13,6 +13,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/internal/controller/finalizer"
 )
 
 // DefaultArtifactDeletionTimeout is how long after a version was deleted
@@ -27,17 +28,7 @@ const DefaultArtifactDeletionTimeout = 10 * time.Minute
 // ensureFinalizer adds the finalizer to a version with a store, and
 // removes it from one without, which has no copy to delete.
 func (r *Reconciler) ensureFinalizer(ctx context.Context, mv *crucible.ModelVersion) error {
-	want := mv.Spec.Store != nil
-	if want == controllerutil.ContainsFinalizer(mv, crucible.ModelArtifactsFinalizer) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(mv.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	if want {
-		controllerutil.AddFinalizer(mv, crucible.ModelArtifactsFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(mv, crucible.ModelArtifactsFinalizer)
-	}
-	if err := r.client.Patch(ctx, mv, patch); err != nil {
+	if err := finalizer.Ensure(ctx, r.client, mv, crucible.ModelArtifactsFinalizer, mv.Spec.Store != nil); err != nil {
 		return fmt.Errorf("updating the model artifacts finalizer: %w", err)
 	}
 	return nil
