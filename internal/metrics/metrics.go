@@ -214,14 +214,14 @@ func (m Metrics) add(name string, value json.RawMessage) *Error {
 			"metric %s is %s, which is too large for a 64-bit float, whose largest magnitude is %g",
 			quoteName(name), literal, math.MaxFloat64)
 	}
-	m[name] = format(v)
+	m[name] = Format(v)
 	return nil
 }
 
-// format spells v as a canonical decimal string: plain decimal notation for
+// Format spells v as a canonical decimal string: plain decimal notation for
 // 1e-6 <= |v| < 1e21, the shortest exponent notation otherwise, with the
 // fewest digits that read back as v, and "0" for both zeros.
-func format(v float64) string {
+func Format(v float64) string {
 	if v == 0 {
 		return "0"
 	}

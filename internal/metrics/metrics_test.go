@@ -635,7 +635,7 @@ func FuzzParse(f *testing.F) {
 			if w, ok := want[name]; !ok || v != w {
 				t.Errorf("Parse(%q) recorded %q = %q, encoding/json reads %v", message, name, s, w)
 			}
-			if again := format(v); again != s {
+			if again := Format(v); again != s {
 				t.Errorf("Parse(%q) recorded %q = %q, which is not canonical (%q)", message, name, s, again)
 			}
 		}
