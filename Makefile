@@ -27,6 +27,7 @@ include hack/cluster.mk
 include hack/s3.mk
 include hack/image.mk
 include hack/helm.mk
+include hack/kueue.mk
 
 .PHONY: all
 all: build

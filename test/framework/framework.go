@@ -84,6 +84,12 @@ func Install(ctx context.Context, c client.Client) error {
 			files = append(files, f)
 		}
 	}
+	return InstallFiles(ctx, c, files...)
+}
+
+// InstallFiles applies the objects of files with server-side apply, and
+// waits until the CRDs among them are established.
+func InstallFiles(ctx context.Context, c client.Client, files ...string) error {
 	var crds []string
 	for _, f := range files {
 		objs, err := readObjects(f)
@@ -151,16 +157,23 @@ type Manager struct {
 // StartManager starts bin/manager against kubeconfig, its output appended to
 // logPath, with metrics and probes off unless args say otherwise.
 func StartManager(kubeconfig, logPath string, args ...string) (*Manager, error) {
-	bin := filepath.Join(Root(), "bin", "manager")
+	defaults := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--kube-api-qps=-1"}
+	return StartProcess("manager", "make build", kubeconfig, logPath, append(defaults, args...)...)
+}
+
+// StartProcess starts bin/<name> with args against kubeconfig, its output
+// appended to logPath; build is the command that builds it, for the error
+// when it is missing.
+func StartProcess(name, build, kubeconfig, logPath string, args ...string) (*Manager, error) {
+	bin := filepath.Join(Root(), "bin", name)
 	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("%s is missing: run make build: %w", bin, err)
+		return nil, fmt.Errorf("%s is missing: run %s: %w", bin, build, err)
 	}
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	defaults := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--kube-api-qps=-1"}
-	cmd := exec.Command(bin, append(defaults, args...)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
