@@ -22,8 +22,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 
+	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 )
 
@@ -404,6 +406,41 @@ func TestDashboardOnlyWhenEnabled(t *testing.T) {
 	c := containerOf(t, nested(t, find(t, render(t, "-f", allOn), "Deployment", "crucible-dashboard").Object, "spec", "template", "spec"))
 	if diff := cmp.Diff([]string{"dashboard", "--address=:8080", "--namespaces=team-a,team-b"}, stringsOf(t, c["args"])); diff != "" {
 		t.Errorf("dashboard args (-want +got):\n%s", diff)
+	}
+}
+
+// The Argo CD health checks, off by default, are config/argocd's scripts as
+// they are: health-<kind>.lua under the argocd-cm key of that kind of
+// crucible.dev.
+func TestArgoCDHealthChecksFromConfig(t *testing.T) {
+	const name = "crucible-argocd-health-checks"
+	for _, o := range render(t) {
+		if o.GetName() == name {
+			t.Errorf("%s %s rendered with argocd.healthChecks off", o.GetKind(), name)
+		}
+	}
+	got, _, err := unstructured.NestedStringMap(find(t, render(t, "-f", allOn), "ConfigMap", name).Object, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	if err := crucible.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, f := range must(filepath.Glob(filepath.Join("..", "config", "argocd", "health-*.lua"))) {
+		lower := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "health-"), ".lua")
+		for kind := range scheme.KnownTypes(crucible.GroupVersion) {
+			if strings.ToLower(kind) == lower {
+				want["resource.customizations.health."+crucible.GroupVersion.Group+"_"+kind] = string(must(os.ReadFile(f)))
+			}
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no health check of a crucible.dev kind in config/argocd")
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the chart's health checks (-config/argocd +chart):\n%s", diff)
 	}
 }
 

@@ -32,6 +32,10 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.parameters) == has(oldSelf.parameters)",fieldPath=".parameters",message="parameters is immutable: a changed pin is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.artifacts) == has(oldSelf.artifacts)",fieldPath=".artifacts",message="artifacts is immutable: trials of one Experiment write to one place"
 // +kubebuilder:validation:XValidation:rule="has(self.source) == has(oldSelf.source)",fieldPath=".source",message="source is immutable: a changed pin is a new Experiment"
+// +kubebuilder:validation:XValidation:rule="(has(self.search.algorithm) ? self.search.algorithm : 'Grid') != 'Grid' || !has(self.parameters) || self.parameters.all(p, !has(p.float) || has(p.float.steps))",fieldPath=".parameters",message="a Grid needs steps on every float range; a continuous range (no steps) needs search.algorithm Random, Sobol or TPE"
+// +kubebuilder:validation:XValidation:rule="(has(self.search.algorithm) ? self.search.algorithm : 'Grid') == 'Grid' || !has(self.seeds.replicas) || self.seeds.replicas == 1",fieldPath=".seeds.replicas",message="seeds.replicas needs a Grid: Random, Sobol and TPE run every suggestion once, with seeds.base"
+// +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || (has(self.search.algorithm) ? self.search.algorithm : 'Grid') == 'Grid'",fieldPath=".search.algorithm",message="a reproduction runs one point: search.algorithm must be Grid"
+// +kubebuilder:validation:XValidation:rule="has(self.queueName) == has(oldSelf.queueName)",fieldPath=".queueName",message="queueName is immutable: the trials of one Experiment queue in one place"
 // +kubebuilder:validation:XValidation:rule="has(self.reproduces) == has(oldSelf.reproduces)",fieldPath=".reproduces",message="reproduces is immutable: a reproduction is its own Experiment"
 // +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || self.image == self.reproduces.image",fieldPath=".image",message="a reproduction runs the original's image: image must be reproduces.image"
 // +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || (has(self.dataset) ? (has(self.reproduces.datasetDigest) && self.dataset.digest == self.reproduces.datasetDigest) : !has(self.reproduces.datasetDigest))",fieldPath=".dataset",message="a reproduction reads the original's dataset: dataset.digest must be reproduces.datasetDigest"
@@ -117,7 +121,7 @@ type ExperimentSpec struct {
 
 	// search says how points are drawn from the space.
 	// +optional
-	// +kubebuilder:default={}
+	// +kubebuilder:default={algorithm: Grid}
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="search is immutable: a changed pin is a new Experiment"
 	Search SearchSpec `json:"search,omitzero"`
 
@@ -148,6 +152,22 @@ type ExperimentSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100000
 	MaxFailedTrials int32 `json:"maxFailedTrials,omitempty"`
+
+	// queueName is the Kueue LocalQueue, in the Experiment's namespace, that
+	// admits the trials: every trial's Job is created suspended with the
+	// label kueue.x-k8s.io/queue-name, and runs when Kueue admits it by
+	// quota. A trial waiting for admission is Pending with reason Queued; a
+	// trial whose Job Kueue suspends again after it ran (preemption) goes
+	// back to Queued and runs again from the start with the same seed,
+	// without counting as a failure. Without it, Jobs start at once. It is
+	// not part of the spec digest: where a trial queues does not change its
+	// result.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="queueName is immutable: the trials of one Experiment queue in one place"
+	QueueName string `json:"queueName,omitempty"`
 
 	// suspend stops new trials from starting; trials already running finish.
 	// It may be changed while the Experiment runs.
@@ -552,8 +572,9 @@ const (
 	ScaleLog Scale = "Log"
 )
 
-// FloatRange is steps values from min to max, both included. Bounds are
-// decimal strings: the API carries no floats.
+// FloatRange is steps values from min to max, both included, or without
+// steps every number between them. Bounds are decimal strings: the API
+// carries no floats.
 // +kubebuilder:validation:XValidation:rule="double(self.min) < double(self.max)",message="min must be less than max"
 // +kubebuilder:validation:XValidation:rule="self.scale != 'Log' || double(self.min) > 0.0",message="min must be positive on a Log scale"
 type FloatRange struct {
@@ -569,11 +590,14 @@ type FloatRange struct {
 	// +kubebuilder:validation:Pattern=`^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$`
 	Max string `json:"max"`
 
-	// steps is how many values the range has, min and max included.
-	// +required
+	// steps is how many values the range has, min and max included. A Grid
+	// needs it. Without it the range is continuous, for Random, Sobol and
+	// TPE: they draw any value from min to max (on a Log scale, evenly in
+	// log), printed with 12 significant digits.
+	// +optional
 	// +kubebuilder:validation:Minimum=2
 	// +kubebuilder:validation:Maximum=100000
-	Steps int32 `json:"steps"`
+	Steps int32 `json:"steps,omitempty"`
 
 	// scale is Linear (equal differences) or Log (equal ratios).
 	// +optional
@@ -582,21 +606,77 @@ type FloatRange struct {
 }
 
 // SearchAlgorithm is how points are drawn from the search space.
-// +kubebuilder:validation:Enum=Grid
+// +kubebuilder:validation:Enum=Grid;Random;Sobol;TPE
 type SearchAlgorithm string
 
 const (
 	// SearchGrid runs every point of the grid, in index order: the last
 	// parameter varies fastest.
 	SearchGrid SearchAlgorithm = "Grid"
+	// SearchRandom draws every point independently and uniformly (log-
+	// uniformly on a Log scale); point i depends only on the seed and i.
+	SearchRandom SearchAlgorithm = "Random"
+	// SearchSobol takes point i of a Sobol low-discrepancy sequence (Joe
+	// and Kuo's direction numbers), scrambled by the seed unless
+	// spec.search.scramble is false; it covers the space more evenly than
+	// Random.
+	SearchSobol SearchAlgorithm = "Sobol"
+	// SearchTPE is the Tree-structured Parzen Estimator (Bergstra et al.,
+	// 2011) with Optuna's defaults: it proposes where good outcomes were
+	// seen, learning from the trials that ended.
+	SearchTPE SearchAlgorithm = "TPE"
 )
 
-// SearchSpec says how the search space is explored.
+// SearchSpec says how the search space is explored. Every algorithm but Grid
+// is a sequence of suggestions: trial i is suggestion i, a pure function of
+// the algorithm, its seed, the search space and the outcomes of the ended
+// trials in index order, so a restarted operator, or anyone replaying the
+// record, proposes the same points.
+// +kubebuilder:validation:XValidation:rule="(has(self.algorithm) ? self.algorithm : 'Grid') == 'Grid' ? !has(self.maxTrials) : has(self.maxTrials)",message="maxTrials is the budget of Random, Sobol and TPE, which it requires; a Grid runs every point and takes none"
+// +kubebuilder:validation:XValidation:rule="(has(self.algorithm) ? self.algorithm : 'Grid') != 'Grid' || !has(self.seed)",message="seed is the sampler's: a Grid draws nothing"
+// +kubebuilder:validation:XValidation:rule="(has(self.algorithm) ? self.algorithm : 'Grid') == 'Sobol' || !has(self.scramble)",message="scramble is Sobol's only"
+// +kubebuilder:validation:XValidation:rule="(has(self.algorithm) ? self.algorithm : 'Grid') == 'TPE' || !has(self.maxConcurrent)",message="maxConcurrent is TPE's only: the other algorithms learn nothing from outcomes"
 type SearchSpec struct {
-	// algorithm is Grid: every point, in order.
+	// algorithm is Grid (every point, in order; the default), Random,
+	// Sobol or TPE.
 	// +optional
 	// +kubebuilder:default=Grid
 	Algorithm SearchAlgorithm `json:"algorithm,omitempty"`
+
+	// maxTrials is how many trials Random, Sobol and TPE run: the budget,
+	// never exceeded, also across operator restarts. A suggestion that
+	// repeats a point already run counts against it without a second Job.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxTrials *int32 `json:"maxTrials,omitempty"`
+
+	// seed is the sampler's seed; seeds.base when unset. Trials all run with
+	// seeds.base: the seed of the sampler picks points, not the trainer's
+	// randomness.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	Seed *int64 `json:"seed,omitempty"`
+
+	// scramble (Sobol only, default true) scrambles the sequence by the
+	// seed (a random digital shift): different seeds give different,
+	// equally even, point sets. Unscrambled, the points are the published
+	// sequence, the first being the space's lower corner.
+	// +optional
+	Scramble *bool `json:"scramble,omitempty"`
+
+	// maxConcurrent (TPE only, default 4) is how many TPE trials may run
+	// without knowing each other's outcome: trial i is proposed once trials
+	// 0..i-maxConcurrent have ended, from their outcomes, with trials
+	// i-maxConcurrent+1..i-1 as pending points (the constant liar: each
+	// counts as the worst outcome seen). So at most maxConcurrent TPE
+	// trials run at once, fewer when parallelism is lower, and which
+	// outcomes a proposal saw is fixed by the record, not by timing.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxConcurrent *int32 `json:"maxConcurrent,omitempty"`
 }
 
 // SeedSpec says which seeds every point runs with.
@@ -766,7 +846,7 @@ const ArtifactsFinalizer = "crucible.dev/artifacts"
 // TrialCounts counts an Experiment's trials.
 type TrialCounts struct {
 	// total is how many trials the search space has: grid points times
-	// seed replicas.
+	// seed replicas, or search.maxTrials.
 	// +optional
 	Total int32 `json:"total"`
 	// created is how many Trials exist.
@@ -781,6 +861,11 @@ type TrialCounts struct {
 	// failed is how many Trials failed.
 	// +optional
 	Failed int32 `json:"failed"`
+	// repeated is how many suggestions of Random, Sobol or TPE repeated a
+	// point an earlier trial ran: they count against maxTrials, with that
+	// trial's outcome, and have no Trial of their own.
+	// +optional
+	Repeated int32 `json:"repeated,omitempty"`
 }
 
 // BestTrial is the trial with the best objective so far.
@@ -820,7 +905,9 @@ type ExperimentStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Succeeded, Failed, Suspended, Collected, TemplateValid.
+	// conditions: Succeeded, Failed, Suspended, Collected, TemplateValid,
+	// DatasetVerified, and for GitOps tools (kstatus) Reconciling while it
+	// runs or Stalled once it failed.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -112,8 +112,14 @@ const (
 	// ReasonAliasesResolved: every alias points at a Ready version.
 	ReasonAliasesResolved = "AliasesResolved"
 	// ReasonAliasUnresolved: an alias names a version that does not
-	// exist, or is not Ready; the message names them.
+	// exist, or is not Ready; the message names them. Also the reason of
+	// Stalled when one of them will not be Ready until someone acts: it
+	// does not exist, is being deleted, or Failed.
 	ReasonAliasUnresolved = "AliasUnresolved"
+	// ReasonVersionNotReady: the reason of Reconciling while an alias
+	// names a version whose copy is under way, and none names one that
+	// cannot resolve; the message names them.
+	ReasonVersionNotReady = "VersionNotReady"
 )
 
 // ModelStatus is the observed state of a Model.

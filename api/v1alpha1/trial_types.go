@@ -82,9 +82,11 @@ const (
 	// created, for a reason the user may have to act on; status.reason
 	// and status.message say which: Unschedulable, an image that cannot be
 	// pulled (ErrImagePull, ImagePullBackOff), a container that cannot be
-	// created (CreateContainerConfigError), or Suspended (a Job held by a
-	// queue). The first reason seen is kept until the trainer runs. A Trial
-	// whose Pod merely waits its turn has no phase until it runs.
+	// created (CreateContainerConfigError), Queued (the Experiment's
+	// queueName: Kueue has not admitted the Job yet, or preempted it), or
+	// Suspended (a Job held by a queue the Experiment does not name). The
+	// first reason seen is kept until the trainer runs. A Trial whose Pod
+	// merely waits its turn has no phase until it runs.
 	TrialPending TrialPhase = "Pending"
 	// TrialRunning means the Pod is running.
 	TrialRunning TrialPhase = "Running"
@@ -135,6 +137,14 @@ const (
 	// the trial's Pod (a ResourceQuota, Pod Security admission); the
 	// message has the Job controller's words.
 	ReasonFailedCreate = "FailedCreate"
+	// ReasonQueued: while Pending, the trial's Job waits for Kueue to admit
+	// it from the Experiment's queueName, at first or again after a
+	// preemption; the message says which.
+	ReasonQueued = "Queued"
+
+	// QueueNameLabel is the label Kueue admits a Job by: the name of a
+	// LocalQueue in the Job's namespace.
+	QueueNameLabel = "kueue.x-k8s.io/queue-name"
 
 	// TrialArtifactsRecordedCondition surfaces when the run ended but what
 	// it wrote could not be listed yet (reason StoreError, the message says
@@ -153,7 +163,8 @@ type TrialStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Succeeded, ArtifactsRecorded.
+	// conditions: Succeeded, ArtifactsRecorded, and for GitOps tools
+	// (kstatus) Reconciling until it ends or Stalled once it failed.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -74,11 +74,21 @@ func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 		})
 	}
 
+	jobLabels := labels
+	var suspend *bool
+	if q := exp.Spec.QueueName; q != "" {
+		// Kueue admits the Job by quota and unsuspends it; until then no
+		// Pod is created. The label is on the Job only: Kueue's Job
+		// integration reads it there.
+		jobLabels = mergeMaps(labels, map[string]string{crucible.QueueNameLabel: q})
+		suspend = ptr.To(true)
+	}
+
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        trial.Name,
 			Namespace:   trial.Namespace,
-			Labels:      labels,
+			Labels:      jobLabels,
 			Annotations: annotations,
 			OwnerReferences: []metav1.OwnerReference{
 				*metav1.NewControllerRef(trial, crucible.GroupVersion.WithKind("Trial")),
@@ -102,6 +112,7 @@ func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 					Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 				}},
 			}}},
+			Suspend:  suspend,
 			Template: template,
 		},
 	}

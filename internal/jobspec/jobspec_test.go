@@ -372,6 +372,21 @@ func TestNewJobForTrial(t *testing.T) {
 				return job
 			},
 		},
+		{
+			name: "queueName: the Job is created suspended with Kueue's label; its Pods are not labelled",
+			exp: func() *crucible.Experiment {
+				exp := sweepExperiment().Obj()
+				exp.Spec.QueueName = "team-a"
+				return exp
+			}(),
+			trial: sweepTrial,
+			want: func() *batchv1.Job {
+				job := sweepJob()
+				job.Labels["kueue.x-k8s.io/queue-name"] = "team-a"
+				job.Spec.Suspend = ptr.To(true)
+				return job
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

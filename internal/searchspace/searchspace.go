@@ -42,6 +42,9 @@ type Space struct {
 	trials   int64
 	replicas int32
 	base     int64
+
+	// suggest is set for Random, Sobol and TPE: trials are suggestions.
+	suggest *suggester
 }
 
 // Trial is one trial of a Space: one grid point with one seed.
@@ -95,8 +98,11 @@ func New(spec *crucible.ExperimentSpec) (*Space, error) {
 	if spec == nil {
 		return nil, errors.New("the Experiment has no spec")
 	}
-	if a := spec.Search.Algorithm; a != "" && a != crucible.SearchGrid {
-		return nil, fmt.Errorf("search.algorithm %q is not supported; the only algorithm is %q", a, crucible.SearchGrid)
+	switch a := spec.Search.Algorithm; a {
+	case "", crucible.SearchGrid, crucible.SearchRandom, crucible.SearchSobol, crucible.SearchTPE:
+	default:
+		return nil, fmt.Errorf("search.algorithm %q is not supported: it is one of %s, %s, %s or %s",
+			a, crucible.SearchGrid, crucible.SearchRandom, crucible.SearchSobol, crucible.SearchTPE)
 	}
 	replicas := spec.Seeds.Replicas
 	if replicas == 0 {
@@ -131,6 +137,16 @@ func New(spec *crucible.ExperimentSpec) (*Space, error) {
 			return nil, fmt.Errorf("parameter %q is listed twice, at parameters[%d] and parameters[%d]", p.Name, j, i)
 		}
 		seen[p.Name] = i
+	}
+	if a := spec.Search.Algorithm; a != "" && a != crucible.SearchGrid {
+		return newSuggested(spec, s)
+	}
+	for i := range spec.Parameters {
+		p := &spec.Parameters[i]
+		if p.Float != nil && p.Float.Steps == 0 {
+			return nil, fmt.Errorf("%s: a Grid needs float.steps; a continuous range needs search.algorithm %s, %s or %s",
+				describe(i, p), crucible.SearchRandom, crucible.SearchSobol, crucible.SearchTPE)
+		}
 		d, err := newDimension(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", describe(i, p), err)
@@ -165,7 +181,17 @@ func (s *Space) Len() int64 { return s.trials }
 // replicas are the outer loop, so trial i runs grid point i % Points() with
 // seed seeds.base + i / Points(); within the grid, the last parameter varies
 // fastest.
+//
+// On a suggested space (Random, Sobol, TPE) it is Suggest without a record:
+// right for Random and Sobol, whose suggestions ignore outcomes, and for
+// TPE's trial 0, which has no trial before it; an error for TPE's others.
 func (s *Space) Trial(i int64) (Trial, error) {
+	if s.suggest != nil {
+		if s.suggest.window > 0 && i > 0 {
+			return Trial{}, errors.New("TPE's trials depend on the outcomes of earlier trials: use Suggest")
+		}
+		return s.Suggest(i, nil, "")
+	}
 	if i < 0 || i >= s.trials {
 		return Trial{}, fmt.Errorf("trial index %d is out of range: the search space has %d trials, 0 to %d", i, s.trials, s.trials-1)
 	}

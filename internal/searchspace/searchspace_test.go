@@ -362,8 +362,13 @@ func TestNewErrors(t *testing.T) {
 		},
 		{
 			name: "unknown algorithm",
+			spec: &crucible.ExperimentSpec{Search: crucible.SearchSpec{Algorithm: "Hyperband"}},
+			want: `search.algorithm "Hyperband" is not supported: it is one of Grid, Random, Sobol or TPE`,
+		},
+		{
+			name: "Random without a budget",
 			spec: &crucible.ExperimentSpec{Search: crucible.SearchSpec{Algorithm: "Random"}},
-			want: `search.algorithm "Random" is not supported; the only algorithm is "Grid"`,
+			want: "search.maxTrials is required by Random",
 		},
 		{
 			name: "negative replicas",
@@ -466,9 +471,9 @@ func TestNewErrors(t *testing.T) {
 			want: `parameter "x": float.steps is 1; it must be at least 2`,
 		},
 		{
-			name: "float steps 0",
+			name: "float steps 0: continuous, which a Grid cannot run",
 			spec: spec(floatRange("x", "0", "1", 0, "")),
-			want: `parameter "x": float.steps is 0; it must be at least 2`,
+			want: `parameter "x": a Grid needs float.steps; a continuous range needs search.algorithm Random, Sobol or TPE`,
 		},
 		{
 			name: "float min not a number",

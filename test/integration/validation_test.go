@@ -143,6 +143,34 @@ var _ = Describe("Experiment validation by the API server", func() {
 		Entry("an unknown search algorithm", func(u *unstructured.Unstructured) {
 			set(u, "Bayesian", "spec", "search", "algorithm")
 		}, "spec.search.algorithm", "Unsupported value"),
+		Entry("a grid with a continuous float range", func(u *unstructured.Unstructured) {
+			param(u, 0, map[string]any{"name": "lr", "float": map[string]any{"min": "0.001", "max": "0.1", "scale": "Log"}})
+		}, "spec.parameters", "a Grid needs steps on every float range"),
+		Entry("Random without a budget", func(u *unstructured.Unstructured) {
+			set(u, "Random", "spec", "search", "algorithm")
+		}, "spec.search", "maxTrials is the budget of Random, Sobol and TPE, which it requires"),
+		Entry("a grid with a budget", func(u *unstructured.Unstructured) {
+			set(u, int64(10), "spec", "search", "maxTrials")
+		}, "spec.search", "a Grid runs every point and takes none"),
+		Entry("a budget over the trial limit", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"algorithm": "TPE", "maxTrials": int64(100001)}, "spec", "search")
+		}, "spec.search.maxTrials", "less than or equal to 100000"),
+		Entry("TPE with seed replicas", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"algorithm": "TPE", "maxTrials": int64(40)}, "spec", "search")
+			set(u, int64(2), "spec", "seeds", "replicas")
+		}, "spec.seeds.replicas", "seeds.replicas needs a Grid"),
+		Entry("maxConcurrent on Random", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"algorithm": "Random", "maxTrials": int64(40), "maxConcurrent": int64(2)}, "spec", "search")
+		}, "spec.search", "maxConcurrent is TPE's only"),
+		Entry("scramble on TPE", func(u *unstructured.Unstructured) {
+			set(u, map[string]any{"algorithm": "TPE", "maxTrials": int64(40), "scramble": false}, "spec", "search")
+		}, "spec.search", "scramble is Sobol's only"),
+		Entry("a sampler seed on a grid", func(u *unstructured.Unstructured) {
+			set(u, int64(3), "spec", "search", "seed")
+		}, "spec.search", "seed is the sampler's"),
+		Entry("a queue name that is no label value", func(u *unstructured.Unstructured) {
+			set(u, "team A", "spec", "queueName")
+		}, "spec.queueName", "should match"),
 		Entry("a grid over the trial limit", func(u *unstructured.Unstructured) {
 			hundred := make([]any, 100)
 			for i := range hundred {
@@ -216,6 +244,26 @@ var _ = Describe("Experiment validation by the API server", func() {
 		Expect(got.Spec.Seeds).To(Equal(crucible.SeedSpec{Base: 0, Replicas: 1}))
 		Expect(got.Spec.Search.Algorithm).To(Equal(crucible.SearchGrid))
 		Expect(got.Spec.Parameters[1].Float.Scale).To(Equal(crucible.ScaleLog))
+	})
+
+	It("accepts a TPE search over continuous ranges larger than a grid may be, with a queue", func() {
+		exp := builder.MakeExperiment("tpe", ns).
+			FloatRange("lr", "1e-5", "1", 0, crucible.ScaleLog).IntRange("depth", 1, 1000000000, 1).
+			Values("optimizer", "adam", "sgd").Obj()
+		exp.Spec.Search = crucible.SearchSpec{Algorithm: crucible.SearchTPE, MaxTrials: ptr.To[int32](100000), MaxConcurrent: ptr.To[int32](8)}
+		exp.Spec.QueueName = "team-a"
+		Expect(k8sClient.Create(ctx, exp)).To(Succeed())
+		got := &crucible.Experiment{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(exp), got)).To(Succeed())
+		Expect(got.Spec.Parameters[0].Float.Steps).To(BeZero(), "a continuous range keeps no steps")
+
+		By("refusing a change of its queue or its search")
+		changed := got.DeepCopy()
+		changed.Spec.QueueName = "team-b"
+		Expect(k8sClient.Update(ctx, changed)).To(MatchError(ContainSubstring("queueName is immutable")))
+		changed = got.DeepCopy()
+		changed.Spec.Search.MaxTrials = ptr.To[int32](10)
+		Expect(k8sClient.Update(ctx, changed)).To(MatchError(ContainSubstring("search is immutable")))
 	})
 
 	It("keeps the labels and annotations of the pod template (a strict client, as kubectl is)", func() {

@@ -88,6 +88,9 @@ type Reconciler struct {
 	writes *statusWrites
 	// spaces is the search space of each running Experiment.
 	spaces *spaceCache
+	// repeats are the suggestions of running Experiments that repeated a
+	// trial's point.
+	repeats *repeatMemory
 	// verifier is how dataset verifier Jobs are built; no Image unless
 	// WithDatasetVerifier.
 	verifier jobspec.Verifier
@@ -144,7 +147,7 @@ func WithDatasetVerifier(v jobspec.Verifier) Option {
 func NewReconciler(c client.Client, recorder events.EventRecorder, opts ...Option) *Reconciler {
 	r := &Reconciler{client: c, recorder: recorder, clock: clock.RealClock{}, workers: 1, stores: store.None,
 		deletionTimeout: DefaultArtifactDeletionTimeout,
-		expected:        newExpectations(), writes: newStatusWrites(), spaces: newSpaceCache(),
+		expected:        newExpectations(), writes: newStatusWrites(), spaces: newSpaceCache(), repeats: newRepeatMemory(),
 		verifier: jobspec.Verifier{Command: jobspec.DefaultVerifierCommand, Deadline: metav1.Duration{Duration: DefaultVerifierDeadline}}}
 	for _, o := range opts {
 		o(r)
@@ -256,6 +259,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if !exp.DeletionTimestamp.IsZero() {
 		r.expected.forget(req.NamespacedName)
 		r.spaces.forget(req.NamespacedName)
+		r.repeats.forget(req.NamespacedName)
 		wait, err := r.finalize(ctx, exp, metav1.NewTime(r.clock.Now()))
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
@@ -273,6 +277,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.writes.forget(key)
 	r.expected.forget(key)
 	r.spaces.forget(key)
+	r.repeats.forget(key)
 }
 
 // reconcile runs the phases of one pass on exp, which it changes in memory
@@ -293,6 +298,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 		// and retention may delete Trials without changing it.
 		r.expected.forget(key)
 		r.spaces.forget(key)
+		r.repeats.forget(key)
 		trials, err := r.trials(ctx, exp)
 		if err != nil {
 			return 0, err
@@ -314,6 +320,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 		return 0, err
 	}
 	obs := observe(trials, space.Len(), exp.Spec.Objective.Goal)
+	r.repeats.apply(key, exp.UID, &obs)
 	if unseen := r.expected.merge(key, exp.UID, &obs, now.Time); unseen > 0 {
 		ctrl.LoggerFrom(ctx).V(2).Info("the cache does not show all created trials yet", "unseen", unseen)
 	}
@@ -327,7 +334,7 @@ func (r *Reconciler) reconcile(ctx context.Context, exp *crucible.Experiment) (t
 		var verified bool
 		verified, startErr = r.verifyDataset(ctx, exp, now)
 		if verified && startErr == nil {
-			startErr = r.createTrials(ctx, exp, space, &obs, digest)
+			startErr = r.createTrials(ctx, exp, space, &obs, trials, digest)
 		}
 	}
 	if errors.Is(startErr, errNameCollision) {
@@ -355,11 +362,12 @@ func (r *Reconciler) trials(ctx context.Context, exp *crucible.Experiment) ([]cr
 }
 
 // createTrials creates the lowest-index missing Trials while fewer than
-// parallelism are active. Names are deterministic, so a Trial created by an
-// earlier pass that the cache does not show yet is refused with
-// AlreadyExists and counted as created, never run twice.
+// parallelism are active: a grid's points, or a search's suggestions whose
+// turn has come (see suggestions). Names are deterministic, so a Trial
+// created by an earlier pass that the cache does not show yet is refused
+// with AlreadyExists and counted as created, never run twice.
 func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment, space *searchspace.Space,
-	obs *observation, digest string) error {
+	obs *observation, trials []crucible.Trial, digest string) error {
 	if isTerminal(&exp.Status) || exp.Spec.Suspend {
 		return nil
 	}
@@ -367,9 +375,25 @@ func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment,
 	if slots <= 0 {
 		return nil
 	}
-	indices := obs.indices.missing(space.Len(), slots)
-	if len(indices) == 0 {
-		return nil
+	var (
+		points []searchspace.Trial
+		// suggestErr stops the suggestions after the points before it,
+		// which are created.
+		suggestErr error
+	)
+	if space.Suggested() {
+		points, suggestErr = r.suggestions(exp, space, obs, trials, slots)
+	} else {
+		for _, i := range obs.indices.missing(space.Len(), slots) {
+			point, err := space.Trial(i)
+			if err != nil {
+				return err
+			}
+			points = append(points, point)
+		}
+	}
+	if len(points) == 0 {
+		return suggestErr
 	}
 
 	var (
@@ -378,16 +402,16 @@ func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment,
 		done  []int64
 		fresh []*crucible.Trial
 	)
-	workqueue.ParallelizeUntil(ctx, min(maxParallelCreates, len(indices)), len(indices), func(i int) {
-		trial, err := r.createTrial(ctx, exp, space, indices[i], digest)
+	workqueue.ParallelizeUntil(ctx, min(maxParallelCreates, len(points)), len(points), func(i int) {
+		trial, err := r.createTrial(ctx, exp, points[i], digest)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, err)
 			return
 		}
-		done = append(done, indices[i])
-		obs.indices.add(indices[i])
+		done = append(done, points[i].Index)
+		obs.indices.add(points[i].Index)
 		if trial != nil {
 			fresh = append(fresh, trial)
 		}
@@ -407,21 +431,18 @@ func (r *Reconciler) createTrials(ctx context.Context, exp *crucible.Experiment,
 	if created > 0 {
 		ctrl.LoggerFrom(ctx).V(2).Info("created trials", "count", created, "active", obs.active)
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, suggestErr)...)
 }
 
 // errNameCollision means two points of the search space hash to one name.
 var errNameCollision = errors.New("trial name collision")
 
-// createTrial creates the Trial of point i. It returns the Trial when this
+// createTrial creates the Trial of point. It returns the Trial when this
 // call created it, nil when it existed already.
-func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, space *searchspace.Space, i int64, digest string) (*crucible.Trial, error) {
-	point, err := space.Trial(i)
-	if err != nil {
-		return nil, err
-	}
+func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, point searchspace.Trial, digest string) (*crucible.Trial, error) {
+	i := point.Index
 	trial := trialspec.New(exp, point, digest)
-	err = r.client.Create(ctx, trial)
+	err := r.client.Create(ctx, trial)
 	switch {
 	case err == nil:
 		monitoring.TrialsCreated.Inc()

@@ -363,6 +363,8 @@ func TestReconcileSweep(t *testing.T) {
 				Message: "0 of 12 trials ended, 4 active", ObservedGeneration: 1},
 			{Type: crucible.ExperimentSuspendedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonNotSuspended,
 				Message: "spec.suspend is false", ObservedGeneration: 1},
+			{Type: crucible.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: string(crucible.ExperimentRunning),
+				Message: "0 of 12 trials ended, 4 active", ObservedGeneration: 1},
 		},
 		Trials:     crucible.TrialCounts{Total: 12, Created: 4, Active: 4},
 		StartTime:  &start,
@@ -680,6 +682,8 @@ func TestReconcileFailureBudget(t *testing.T) {
 			Message: "the Experiment failed: " + msg, ObservedGeneration: 1},
 		{Type: crucible.ExperimentSuspendedCondition, Status: metav1.ConditionFalse, Reason: crucible.ReasonNotSuspended,
 			Message: "spec.suspend is false", ObservedGeneration: 1},
+		{Type: crucible.StalledCondition, Status: metav1.ConditionTrue, Reason: crucible.ReasonMaxFailedTrialsExceeded,
+			Message: msg, ObservedGeneration: 1},
 	}
 	if diff := cmp.Diff(wantConds, got.Status.Conditions, ignoreLTT); diff != "" {
 		t.Errorf("conditions (-want +got):\n%s", diff)

@@ -18,6 +18,9 @@ const maxMessageLength = 512
 // observation is what one pass saw of an Experiment's Trials.
 type observation struct {
 	created, active, succeeded, failed int32
+	// repeated counts the suggestions that repeated a trial's point:
+	// indices without a Trial of their own.
+	repeated int32
 	// best is the succeeded Trial with the best objective, ties to the
 	// lower index. It points into the cache: read only.
 	best *crucible.Trial
@@ -71,6 +74,7 @@ func setCounts(status *crucible.ExperimentStatus, total int64, obs observation) 
 		Active:    obs.active,
 		Succeeded: obs.succeeded,
 		Failed:    obs.failed,
+		Repeated:  obs.repeated,
 	}
 }
 
@@ -154,14 +158,15 @@ func setCondition(exp *crucible.Experiment, t string, status metav1.ConditionSta
 // setStatus recomputes what a pass computes from the Trials it saw, once
 // Failed is decided: counts, best trial, the other conditions, phase and
 // times. Every way an Experiment fails ends in the same shape: phase
-// Failed, Failed True, Succeeded False with Failed's reason, and
-// completionTime once no trial is active.
+// Failed, Failed True, Succeeded False with Failed's reason, Stalled True
+// with Failed's reason, and completionTime once no trial is active.
 func setStatus(exp *crucible.Experiment, total int64, obs observation, now metav1.Time) {
 	setCounts(&exp.Status, total, obs)
 	setBestTrial(&exp.Status, obs)
 	setSucceededCondition(exp, total, obs, now)
 	setSuspendedCondition(exp, now)
 	setPhase(exp)
+	setReconcilingAndStalled(exp, now)
 	setTimes(&exp.Status, now)
 }
 
@@ -183,7 +188,7 @@ func setSucceededCondition(exp *crucible.Experiment, total int64, obs observatio
 	if failed := meta.FindStatusCondition(status.Conditions, crucible.ExperimentFailedCondition); failed != nil && failed.Status == metav1.ConditionTrue {
 		cond.Reason = failed.Reason
 		cond.Message = "the Experiment failed: " + failed.Message
-	} else if int64(obs.created) == total && obs.active == 0 {
+	} else if int64(obs.created+obs.repeated) == total && obs.active == 0 {
 		cond.Status = metav1.ConditionTrue
 		cond.Reason = crucible.ReasonAllTrialsEnded
 		cond.Message = fmt.Sprintf("all %d trials ended: %d succeeded, %d failed", total, obs.succeeded, obs.failed)
@@ -229,6 +234,36 @@ func setPhase(exp *crucible.Experiment) {
 		status.Phase = crucible.ExperimentPending
 	default:
 		status.Phase = crucible.ExperimentRunning
+	}
+}
+
+// setReconcilingAndStalled sets the conditions kstatus reads, from the
+// phase: Reconciling while the Experiment is Pending or Running, so that
+// Flux waits for its end; Stalled once it Failed, with Failed's reason and
+// message; neither once it Succeeded, nor while it is Suspended: a
+// suspended Experiment is where its spec says it should be, and kstatus
+// reads it as Current (Argo CD's health check says Suspended).
+func setReconcilingAndStalled(exp *crucible.Experiment, now metav1.Time) {
+	status := &exp.Status
+	switch status.Phase {
+	case crucible.ExperimentPending, crucible.ExperimentRunning:
+		meta.RemoveStatusCondition(&status.Conditions, crucible.StalledCondition)
+		message := "no trial has been created yet"
+		if v := meta.FindStatusCondition(status.Conditions, crucible.ExperimentDatasetVerifiedCondition); v != nil && v.Status == metav1.ConditionUnknown {
+			message = "waiting for the dataset's verification: " + v.Message
+		}
+		if s := meta.FindStatusCondition(status.Conditions, crucible.ExperimentSucceededCondition); s != nil && status.Phase == crucible.ExperimentRunning {
+			message = s.Message
+		}
+		setCondition(exp, crucible.ReconcilingCondition, metav1.ConditionTrue, string(status.Phase), message, now)
+	case crucible.ExperimentFailed:
+		meta.RemoveStatusCondition(&status.Conditions, crucible.ReconcilingCondition)
+		if f := meta.FindStatusCondition(status.Conditions, crucible.ExperimentFailedCondition); f != nil {
+			setCondition(exp, crucible.StalledCondition, metav1.ConditionTrue, f.Reason, f.Message, now)
+		}
+	default:
+		meta.RemoveStatusCondition(&status.Conditions, crucible.ReconcilingCondition)
+		meta.RemoveStatusCondition(&status.Conditions, crucible.StalledCondition)
 	}
 }
 

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"slices"
@@ -11,9 +12,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/health"
+	"github.com/crucible-dev/crucible/test/builder"
 )
 
 // statusT0 and statusT1 are the times of an earlier and a later pass.
@@ -870,6 +874,166 @@ func TestSetPhase(t *testing.T) {
 	}
 }
 
+func TestSetReconcilingAndStalled(t *testing.T) {
+	failedTrue := failedCond(metav1.ConditionTrue, crucible.ReasonInvalidTemplate, "the API server refuses the trials' Job", 3)
+	succeededFalse := succeededCond(metav1.ConditionFalse, crucible.ReasonTrialsRemaining, "1 of 4 trials ended, 2 active", 3)
+	verifying := metav1.Condition{Type: crucible.ExperimentDatasetVerifiedCondition, Status: metav1.ConditionUnknown,
+		Reason: crucible.ReasonVerifying, Message: "Job e-verify is hashing the dataset pvc://data/cifar10", ObservedGeneration: 3, LastTransitionTime: statusT0}
+	reconciling := func(reason, message string) metav1.Condition {
+		return metav1.Condition{Type: crucible.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+			ObservedGeneration: 3, LastTransitionTime: statusT0}
+	}
+	stalled := func(reason, message string) metav1.Condition {
+		return metav1.Condition{Type: crucible.StalledCondition, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+			ObservedGeneration: 3, LastTransitionTime: statusT0}
+	}
+	cases := []struct {
+		name  string
+		phase crucible.ExperimentPhase
+		conds []metav1.Condition
+		// want is the Reconciling and Stalled conditions after the pass.
+		want        []metav1.Condition
+		wantChanged bool
+	}{
+		{
+			name:  "Pending, no trial yet",
+			phase: crucible.ExperimentPending,
+			want:  []metav1.Condition{reconciling("Pending", "no trial has been created yet")}, wantChanged: true,
+		},
+		{
+			name:  "Pending while the dataset is verified: the verifier's message",
+			phase: crucible.ExperimentPending,
+			conds: []metav1.Condition{verifying},
+			want:  []metav1.Condition{reconciling("Pending", "waiting for the dataset's verification: "+verifying.Message)}, wantChanged: true,
+		},
+		{
+			name:  "Running: the counts of Succeeded's message",
+			phase: crucible.ExperimentRunning,
+			conds: []metav1.Condition{succeededFalse},
+			want:  []metav1.Condition{reconciling("Running", "1 of 4 trials ended, 2 active")}, wantChanged: true,
+		},
+		{
+			name:  "still Running: the message follows, the transition time stays",
+			phase: crucible.ExperimentRunning,
+			conds: []metav1.Condition{succeededFalse, reconciling("Running", "0 of 4 trials ended, 2 active")},
+			want:  []metav1.Condition{reconciling("Running", "1 of 4 trials ended, 2 active")},
+		},
+		{
+			name:  "Pending to Running: the reason follows, still True",
+			phase: crucible.ExperimentRunning,
+			conds: []metav1.Condition{succeededFalse, reconciling("Pending", "no trial has been created yet")},
+			want:  []metav1.Condition{reconciling("Running", "1 of 4 trials ended, 2 active")},
+		},
+		{
+			name:  "Running to Failed: Reconciling goes, Stalled with Failed's reason and message",
+			phase: crucible.ExperimentFailed,
+			conds: []metav1.Condition{failedTrue, reconciling("Running", "1 of 4 trials ended, 2 active")},
+			want:  []metav1.Condition{stalled(crucible.ReasonInvalidTemplate, "the API server refuses the trials' Job")}, wantChanged: true,
+		},
+		{
+			name:  "Running to Succeeded: Reconciling goes, nothing else",
+			phase: crucible.ExperimentSucceeded,
+			conds: []metav1.Condition{reconciling("Running", "3 of 4 trials ended, 1 active")},
+		},
+		{
+			name:  "Running to Suspended: Reconciling goes",
+			phase: crucible.ExperimentSuspended,
+			conds: []metav1.Condition{succeededFalse, reconciling("Running", "1 of 4 trials ended, 2 active")},
+		},
+		{
+			name:  "Suspended to Running: Reconciling again",
+			phase: crucible.ExperimentRunning,
+			conds: []metav1.Condition{succeededFalse},
+			want:  []metav1.Condition{reconciling("Running", "1 of 4 trials ended, 2 active")}, wantChanged: true,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := statusExperiment(0, tc.conds...)
+			exp.Status.Phase = tc.phase
+			setReconcilingAndStalled(exp, statusT1)
+			health := func(c metav1.Condition) bool {
+				return c.Type == crucible.ReconcilingCondition || c.Type == crucible.StalledCondition
+			}
+			var got, others []metav1.Condition
+			for _, c := range exp.Status.Conditions {
+				if health(c) {
+					got = append(got, c)
+				} else {
+					others = append(others, c)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got, ignoreLTT); diff != "" {
+				t.Errorf("Reconciling and Stalled (-want +got):\n%s", diff)
+			}
+			checkLTT(t, exp.Status.Conditions, crucible.ReconcilingCondition, tc.wantChanged)
+			checkLTT(t, exp.Status.Conditions, crucible.StalledCondition, tc.wantChanged)
+			if diff := cmp.Diff(slices.DeleteFunc(slices.Clone(tc.conds), health), others, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("other conditions changed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Every phase setStatus reaches has the Reconciling and Stalled conditions
+// kstatus reads it by, and the conditions fit the CRD's maxItems with
+// every other condition an Experiment can have.
+func TestSetStatusReconcilingAndStalled(t *testing.T) {
+	trials := func(phases ...crucible.TrialPhase) []crucible.Trial {
+		var ts []crucible.Trial
+		for i, p := range phases {
+			ts = append(ts, statusTrial(int64(i), p, "0.5"))
+		}
+		return ts
+	}
+	cases := []struct {
+		name          string
+		suspend       bool
+		trials        []crucible.Trial
+		wantPhase     crucible.ExperimentPhase
+		wantCondition string // Reconciling, Stalled, or none
+	}{
+		{name: "no trials", wantPhase: crucible.ExperimentPending, wantCondition: crucible.ReconcilingCondition},
+		{name: "running", trials: trials(crucible.TrialSucceeded, crucible.TrialRunning), wantPhase: crucible.ExperimentRunning,
+			wantCondition: crucible.ReconcilingCondition},
+		{name: "suspended", suspend: true, trials: trials(crucible.TrialRunning), wantPhase: crucible.ExperimentSuspended},
+		{name: "succeeded", trials: trials(crucible.TrialSucceeded, crucible.TrialSucceeded, crucible.TrialSucceeded, crucible.TrialSucceeded),
+			wantPhase: crucible.ExperimentSucceeded},
+		{name: "failed", trials: trials(crucible.TrialFailed, crucible.TrialRunning), wantPhase: crucible.ExperimentFailed,
+			wantCondition: crucible.StalledCondition},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := statusExperiment(0)
+			exp.Spec.Suspend = tc.suspend
+			// Every other condition an Experiment may carry at once.
+			for _, typ := range []string{crucible.ExperimentTemplateValidCondition, crucible.ExperimentDatasetVerifiedCondition,
+				crucible.ExperimentCollectedCondition} {
+				setCondition(exp, typ, metav1.ConditionTrue, "Test", "", statusT0)
+			}
+			obs := observe(tc.trials, 4, crucible.GoalMinimize)
+			setFailedCondition(exp, obs, statusT1)
+			setStatus(exp, 4, obs, statusT1)
+			if exp.Status.Phase != tc.wantPhase {
+				t.Fatalf("phase = %s; want %s", exp.Status.Phase, tc.wantPhase)
+			}
+			for _, typ := range []string{crucible.ReconcilingCondition, crucible.StalledCondition} {
+				c := meta.FindStatusCondition(exp.Status.Conditions, typ)
+				switch {
+				case typ == tc.wantCondition && (c == nil || c.Status != metav1.ConditionTrue):
+					t.Errorf("%s = %+v; want True", typ, c)
+				case typ != tc.wantCondition && c != nil:
+					t.Errorf("%s = %+v; want none", typ, c)
+				}
+			}
+			// The CRD's maxItems of status.conditions.
+			if n := len(exp.Status.Conditions); n > 8 {
+				t.Errorf("%d conditions, more than the CRD's 8: %+v", n, exp.Status.Conditions)
+			}
+		})
+	}
+}
+
 func TestSetTimes(t *testing.T) {
 	earlier := metav1.NewTime(statusT0.Add(-time.Hour))
 	succeededTrue := succeededCond(metav1.ConditionTrue, crucible.ReasonAllTrialsEnded, "", 1)
@@ -1020,4 +1184,92 @@ func head(s string) string {
 		return s[:20]
 	}
 	return s
+}
+
+// update rewrites the fixtures of internal/health from what the status
+// functions compute now:
+//
+//	go test ./internal/controller/experiment/ -run TestHealthFixtures -update
+var update = flag.Bool("update", false, "rewrite internal/health/testdata/experiment")
+
+// TestHealthFixtures computes an Experiment's status in every phase, as a
+// pass of the reconciler does, and checks it against the fixtures that
+// internal/health reads with kstatus and the Argo CD health check.
+func TestHealthFixtures(t *testing.T) {
+	now := statusT1
+	// An Experiment of 4 trials, as the API server holds it.
+	base := func() *crucible.Experiment {
+		w := builder.MakeExperiment("resnet-sweep", "team-a").UID("resnet-sweep-uid").
+			Values("lr", "0.1", "0.01").Values("depth", "2", "4").Parallelism(2)
+		w.Generation = 1
+		w.CreationTimestamp = statusT0
+		return w.Obj()
+	}
+	const total = 4
+	trial := func(exp *crucible.Experiment, index int64, phase crucible.TrialPhase, objective string) crucible.Trial {
+		t := builder.MakeTrial(exp, fmt.Sprintf("%s-%012x", exp.Name, index)).Index(index).Param("lr", fmt.Sprint(index)).Obj()
+		t.Status = crucible.TrialStatus{Phase: phase, Objective: objective}
+		return *t
+	}
+	// pass computes the status as reconcile does, from the Trials it saw,
+	// the first trial's Job accepted, and sets observedGeneration as
+	// writeStatus does after a pass without errors.
+	pass := func(exp *crucible.Experiment, trials ...crucible.Trial) *crucible.Experiment {
+		obs := observe(trials, total, exp.Spec.Objective.Goal)
+		setFailedCondition(exp, obs, now)
+		setTemplateCondition(exp, metav1.ConditionTrue, crucible.ReasonDryRunAccepted,
+			"the API server accepted a server-side dry run of the first trial's Job", now)
+		setStatus(exp, total, obs, now)
+		exp.Status.ObservedGeneration = exp.Generation
+		return exp
+	}
+
+	fixtures := map[string]*crucible.Experiment{}
+	fixtures["created"] = base()
+
+	// Before the first trial: its dataset is being verified.
+	verifying := base()
+	verifying.Spec.Dataset = builder.MakeExperiment("x", "x").PVCDataset("datasets", "cifar10", "/data").Spec.Dataset
+	setCondition(verifying, crucible.ExperimentDatasetVerifiedCondition, metav1.ConditionUnknown, crucible.ReasonVerifying,
+		"Job resnet-sweep-verify is hashing the dataset pvc://datasets/cifar10", now)
+	fixtures["pending"] = pass(verifying)
+
+	exp := base()
+	fixtures["running"] = pass(exp, trial(exp, 0, crucible.TrialSucceeded, "0.31"), trial(exp, 1, crucible.TrialRunning, ""))
+
+	// The user raised parallelism; the operator has not seen it yet.
+	edited := fixtures["running"].DeepCopy()
+	edited.Generation = 2
+	edited.Spec.Parallelism = 4
+	fixtures["running-spec-not-observed"] = edited
+
+	exp = base()
+	exp.Spec.Suspend = true
+	fixtures["suspended"] = pass(exp, trial(exp, 0, crucible.TrialSucceeded, "0.31"), trial(exp, 1, crucible.TrialRunning, ""))
+
+	exp = base()
+	exp.Spec.MaxFailedTrials = 1
+	fixtures["succeeded"] = pass(exp, trial(exp, 0, crucible.TrialSucceeded, "0.31"), trial(exp, 1, crucible.TrialSucceeded, "0.27"),
+		trial(exp, 2, crucible.TrialFailed, ""), trial(exp, 3, crucible.TrialSucceeded, "0.29"))
+
+	// Failed with a trial still running: it finishes and is recorded.
+	exp = base()
+	fixtures["failed"] = pass(exp, trial(exp, 0, crucible.TrialFailed, ""), trial(exp, 1, crucible.TrialRunning, ""))
+
+	exp = base()
+	msg := `the API server refuses the trials' Job: Job.batch "resnet-sweep-000000000000" is invalid: ` +
+		`spec.template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1`
+	setTemplateCondition(exp, metav1.ConditionFalse, crucible.ReasonInvalidTemplate, msg, now)
+	setFailedFor(exp, crucible.ReasonInvalidTemplate, msg, now)
+	obs := observe(nil, total, exp.Spec.Objective.Goal)
+	setFailedCondition(exp, obs, now)
+	setStatus(exp, total, obs, now)
+	exp.Status.ObservedGeneration = exp.Generation
+	fixtures["failed-invalid-template"] = exp
+
+	for name, exp := range fixtures {
+		if err := health.Fixture(exp, name, *update); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

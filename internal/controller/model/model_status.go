@@ -43,6 +43,7 @@ func setStatus(m *crucible.Model, versions []crucible.ModelVersion, moves []cruc
 	setCounts(&m.Status, versions)
 	m.Status.Aliases = resolveAliases(m.Name, m.Spec.Aliases, byNumber)
 	setReadyCondition(m, byNumber, now)
+	setReconcilingAndStalled(m, byNumber, now)
 	m.Status.History = appendHistory(m.Status.History, moves, now, crucible.MaxAliasHistory)
 }
 
@@ -111,6 +112,38 @@ func readyReason(v *crucible.ModelVersion) string {
 	return ""
 }
 
+// aliasProblem is why an alias does not resolve.
+type aliasProblem struct {
+	// message names the alias, its version and why.
+	message string
+	// stuck is true when the version will not be Ready until someone acts:
+	// there is no such version, it is being deleted, or it Failed; false
+	// while its copy is under way.
+	stuck bool
+}
+
+// aliasStates describes every alias of m, by alias: how each that resolves
+// does ("champion → v3"), and why each that does not resolve does not.
+func aliasStates(m *crucible.Model, versions map[int32]*crucible.ModelVersion) (resolved []string, problems []aliasProblem) {
+	for _, alias := range slices.Sorted(maps.Keys(m.Spec.Aliases)) {
+		n := m.Spec.Aliases[alias]
+		why, stuck := "no such version", true
+		if v := versions[n]; v != nil {
+			why = versionProblem(v)
+			stuck = !v.DeletionTimestamp.IsZero() || v.Status.Phase == crucible.ModelVersionFailed
+		}
+		if why == "" {
+			resolved = append(resolved, fmt.Sprintf("%s → v%d", alias, n))
+			continue
+		}
+		problems = append(problems, aliasProblem{
+			message: fmt.Sprintf("alias %q points at v%d (%s): %s", alias, n, versionName(m.Name, n), why),
+			stuck:   stuck,
+		})
+	}
+	return resolved, problems
+}
+
 // setReadyCondition sets Ready: True when every alias resolves to a Ready
 // version, else False naming each alias that does not and why.
 func setReadyCondition(m *crucible.Model, versions map[int32]*crucible.ModelVersion, now metav1.Time) {
@@ -121,24 +154,12 @@ func setReadyCondition(m *crucible.Model, versions map[int32]*crucible.ModelVers
 		ObservedGeneration: m.Generation,
 		LastTransitionTime: now,
 	}
-	var problems, resolved []string
-	for _, alias := range slices.Sorted(maps.Keys(m.Spec.Aliases)) {
-		n := m.Spec.Aliases[alias]
-		why := "no such version"
-		if v := versions[n]; v != nil {
-			why = versionProblem(v)
-		}
-		if why != "" {
-			problems = append(problems, fmt.Sprintf("alias %q points at v%d (%s): %s", alias, n, versionName(m.Name, n), why))
-		} else {
-			resolved = append(resolved, fmt.Sprintf("%s → v%d", alias, n))
-		}
-	}
+	resolved, problems := aliasStates(m, versions)
 	switch {
 	case len(problems) > 0:
 		cond.Status = metav1.ConditionFalse
 		cond.Reason = crucible.ReasonAliasUnresolved
-		cond.Message = strings.Join(problems, "; ")
+		cond.Message = joinProblems(problems, func(aliasProblem) bool { return true })
 	case len(m.Spec.Aliases) == 0:
 		cond.Message = "the Model has no aliases"
 	default:
@@ -146,6 +167,51 @@ func setReadyCondition(m *crucible.Model, versions map[int32]*crucible.ModelVers
 	}
 	cond.Message = truncate(cond.Message)
 	meta.SetStatusCondition(&m.Status.Conditions, cond)
+}
+
+// setReconcilingAndStalled sets the conditions kstatus reads: Stalled
+// (ReasonAliasUnresolved) while an alias names a version that will not be
+// Ready until someone acts, naming those aliases; else Reconciling
+// (ReasonVersionNotReady) while an alias names a version whose copy is
+// under way; neither when every alias resolves. A Model whose alias moved
+// in git to a version that was never promoted is Failed for kstatus and
+// Degraded for Argo CD, not waited for.
+func setReconcilingAndStalled(m *crucible.Model, versions map[int32]*crucible.ModelVersion, now metav1.Time) {
+	conds := &m.Status.Conditions
+	set := func(t, reason, message string) {
+		meta.SetStatusCondition(conds, metav1.Condition{
+			Type:               t,
+			Status:             metav1.ConditionTrue,
+			Reason:             reason,
+			Message:            truncate(message),
+			ObservedGeneration: m.Generation,
+			LastTransitionTime: now,
+		})
+	}
+	_, problems := aliasStates(m, versions)
+	stuck := func(p aliasProblem) bool { return p.stuck }
+	switch {
+	case slices.ContainsFunc(problems, stuck):
+		meta.RemoveStatusCondition(conds, crucible.ReconcilingCondition)
+		set(crucible.StalledCondition, crucible.ReasonAliasUnresolved, joinProblems(problems, stuck))
+	case len(problems) > 0:
+		meta.RemoveStatusCondition(conds, crucible.StalledCondition)
+		set(crucible.ReconcilingCondition, crucible.ReasonVersionNotReady, joinProblems(problems, func(aliasProblem) bool { return true }))
+	default:
+		meta.RemoveStatusCondition(conds, crucible.ReconcilingCondition)
+		meta.RemoveStatusCondition(conds, crucible.StalledCondition)
+	}
+}
+
+// joinProblems joins the messages of the problems keep keeps.
+func joinProblems(problems []aliasProblem, keep func(aliasProblem) bool) string {
+	var msgs []string
+	for _, p := range problems {
+		if keep(p) {
+			msgs = append(msgs, p.message)
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // aliasMoves lists the aliases whose version in spec differs from the one

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/health"
 )
 
 var ignoreTransitionTime = cmpopts.IgnoreFields(metav1.Condition{}, "LastTransitionTime")
@@ -139,6 +141,79 @@ func TestSetReadyCondition(t *testing.T) {
 			t.Errorf("message: %d bytes, want at most %d", got, maxMessageLength)
 		}
 	})
+}
+
+func TestSetReconcilingAndStalled(t *testing.T) {
+	ready := makeVersion("resnet", 1).ready("s3://b/v1/", "sha256:"+sha('1')).Obj()
+	pending := makeVersion("resnet", 2).Obj()
+	pending.Status.Phase = crucible.ModelVersionPending
+	failed := makeVersion("resnet", 3).failed(crucible.ReasonDigestMismatch).Obj()
+	deleting := makeVersion("resnet", 4).ready("s3://b/v4/", "").deleting().Obj()
+	fresh := makeVersion("resnet", 5).Obj()
+	versions := versionsByNumber([]crucible.ModelVersion{*ready, *pending, *failed, *deleting, *fresh})
+	t1 := metav1.NewTime(t0.Add(time.Minute))
+	cond := func(typ, reason, message string, at metav1.Time) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+			ObservedGeneration: 1, LastTransitionTime: at}
+	}
+	const (
+		onPending = `alias "staging" points at v2 (resnet-v2): the version is not Ready (phase Pending)`
+		onFresh   = `alias "next" points at v5 (resnet-v5): the version is not Ready (no phase yet)`
+		onFailed  = `alias "canary" points at v3 (resnet-v3): the version is not Ready (phase Failed, reason DigestMismatch)`
+	)
+	cases := []struct {
+		name   string
+		model  *crucible.Model
+		before []metav1.Condition
+		want   []metav1.Condition
+	}{
+		{name: "no aliases: neither", model: makeModel("resnet").Obj()},
+		{name: "every alias resolves: neither", model: makeModel("resnet").alias("champion", 1).Obj()},
+		{
+			name:  "aliases on versions being copied, or not seen yet: Reconciling naming them",
+			model: makeModel("resnet").alias("champion", 1).alias("staging", 2).alias("next", 5).Obj(),
+			want:  []metav1.Condition{cond(crucible.ReconcilingCondition, crucible.ReasonVersionNotReady, onFresh+"; "+onPending, t1)},
+		},
+		{
+			name:  "a Failed version: Stalled naming it alone, not the one being copied",
+			model: makeModel("resnet").alias("staging", 2).alias("canary", 3).Obj(),
+			before: []metav1.Condition{
+				cond(crucible.ReconcilingCondition, crucible.ReasonVersionNotReady, onPending, metav1.NewTime(t0))},
+			want: []metav1.Condition{cond(crucible.StalledCondition, crucible.ReasonAliasUnresolved, onFailed, t1)},
+		},
+		{
+			name:  "no such version: Stalled",
+			model: makeModel("resnet").alias("champion", 9).Obj(),
+			want: []metav1.Condition{cond(crucible.StalledCondition, crucible.ReasonAliasUnresolved,
+				`alias "champion" points at v9 (resnet-v9): no such version`, t1)},
+		},
+		{
+			name:  "a version being deleted: Stalled",
+			model: makeModel("resnet").alias("old", 4).Obj(),
+			want: []metav1.Condition{cond(crucible.StalledCondition, crucible.ReasonAliasUnresolved,
+				`alias "old" points at v4 (resnet-v4): the version is being deleted`, t1)},
+		},
+		{
+			name:   "the alias moved back to a Ready version: Stalled goes",
+			model:  makeModel("resnet").alias("canary", 1).Obj(),
+			before: []metav1.Condition{cond(crucible.StalledCondition, crucible.ReasonAliasUnresolved, onFailed, metav1.NewTime(t0))},
+		},
+		{
+			name:   "still copying: the transition time stays",
+			model:  makeModel("resnet").alias("staging", 2).Obj(),
+			before: []metav1.Condition{cond(crucible.ReconcilingCondition, crucible.ReasonVersionNotReady, onPending, metav1.NewTime(t0))},
+			want:   []metav1.Condition{cond(crucible.ReconcilingCondition, crucible.ReasonVersionNotReady, onPending, metav1.NewTime(t0))},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.model.Status.Conditions = tc.before
+			setReconcilingAndStalled(tc.model, versions, t1)
+			if diff := cmp.Diff(tc.want, tc.model.Status.Conditions, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 func TestAliasMoves(t *testing.T) {
@@ -414,5 +489,62 @@ func TestLatestVersionIsAHighWaterMark(t *testing.T) {
 	setStatus(m, []crucible.ModelVersion{*makeVersion("resnet", 1).Obj()}, nil, metav1.NewTime(t0))
 	if m.Status.LatestVersion != 3 || m.Status.Versions != 1 {
 		t.Errorf("after v3 was deleted: latest %d, versions %d; want 3 and 1", m.Status.LatestVersion, m.Status.Versions)
+	}
+}
+
+// update rewrites the fixtures of internal/health from what the status
+// functions compute now:
+//
+//	go test ./internal/controller/model/ -run TestHealthFixtures -update
+var update = flag.Bool("update", false, "rewrite internal/health/testdata/model")
+
+// TestHealthFixtures computes a Model's status with its aliases on
+// versions in every phase, as a pass of the reconciler does, and checks it
+// against the fixtures that internal/health reads with kstatus and the
+// Argo CD health check.
+func TestHealthFixtures(t *testing.T) {
+	now := metav1.NewTime(t0)
+	v1 := *makeVersion("resnet", 1).objective("0.31").ready("s3://runs/sweeps/ml/models/resnet/v1/", "sha256:"+sha('1')).Obj()
+	v2 := *makeVersion("resnet", 2).objective("0.27").ready("s3://runs/sweeps/ml/models/resnet/v2/", "sha256:"+sha('2')).Obj()
+	copying := *makeVersion("resnet", 3).objective("0.25").Obj()
+	copying.Status.Phase = crucible.ModelVersionPending
+	copying.Status.Conditions = []metav1.Condition{{Type: crucible.ModelVersionReadyCondition, Status: metav1.ConditionFalse,
+		Reason: crucible.ReasonCopying, LastTransitionTime: now}}
+	failed := *makeVersion("resnet", 3).objective("0.25").failed(crucible.ReasonDigestMismatch).Obj()
+	// model is resnet with aliases, its status computed from versions as a
+	// pass does, the moves made by an Argo CD sync.
+	model := func(aliases map[string]int32, versions ...crucible.ModelVersion) *crucible.Model {
+		w := makeModel("resnet")
+		w.CreationTimestamp = metav1.NewTime(t0.Add(-time.Hour))
+		w.Spec.Description = "ResNet-50 on CIFAR-10"
+		for alias, n := range aliases {
+			w.alias(alias, n)
+		}
+		m := w.Obj()
+		moves := aliasMoves(nil, m.Spec.Aliases)
+		for i := range moves {
+			moves[i].Manager = "argocd-controller"
+		}
+		setStatus(m, versions, moves, now)
+		return m
+	}
+
+	fixtures := map[string]*crucible.Model{}
+	fixtures["created"] = makeModel("resnet").alias("champion", 2).Obj()
+	fixtures["no-aliases"] = model(nil, v1)
+	fixtures["ready"] = model(map[string]int32{"champion": 2, "previous": 1}, v1, v2)
+	// champion moved to v3 in git; the operator has not seen it yet.
+	moved := fixtures["ready"].DeepCopy()
+	moved.Generation = 2
+	moved.Spec.Aliases["champion"] = 3
+	fixtures["alias-moved-not-observed"] = moved
+	fixtures["alias-on-copying-version"] = model(map[string]int32{"champion": 3, "previous": 2}, v1, v2, copying)
+	fixtures["alias-on-failed-version"] = model(map[string]int32{"champion": 3, "previous": 2}, v1, v2, failed)
+	fixtures["alias-on-missing-version"] = model(map[string]int32{"champion": 4, "previous": 2}, v1, v2)
+
+	for name, m := range fixtures {
+		if err := health.Fixture(m, name, *update); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -73,16 +73,35 @@ func isFinal(mv *crucible.ModelVersion) bool {
 	return mv.Status.Phase == crucible.ModelVersionReady || mv.Status.Phase == crucible.ModelVersionFailed
 }
 
-// setReady sets the Ready condition.
+// setReady sets the Ready condition, once the phase is set, and with it
+// the conditions kstatus reads: Reconciling while the version is not Ready
+// and has not failed (the copy is under way, or the store refuses), Stalled
+// once it Failed, both with Ready's reason and message; neither once it is
+// Ready.
 func setReady(mv *crucible.ModelVersion, status metav1.ConditionStatus, reason, message string, now metav1.Time) {
-	meta.SetStatusCondition(&mv.Status.Conditions, metav1.Condition{
-		Type:               crucible.ModelVersionReadyCondition,
-		Status:             status,
-		Reason:             reason,
-		Message:            truncate(message),
-		ObservedGeneration: mv.Generation,
-		LastTransitionTime: now,
-	})
+	conds := &mv.Status.Conditions
+	set := func(t string, status metav1.ConditionStatus) {
+		meta.SetStatusCondition(conds, metav1.Condition{
+			Type:               t,
+			Status:             status,
+			Reason:             reason,
+			Message:            truncate(message),
+			ObservedGeneration: mv.Generation,
+			LastTransitionTime: now,
+		})
+	}
+	set(crucible.ModelVersionReadyCondition, status)
+	switch mv.Status.Phase {
+	case crucible.ModelVersionReady:
+		meta.RemoveStatusCondition(conds, crucible.ReconcilingCondition)
+		meta.RemoveStatusCondition(conds, crucible.StalledCondition)
+	case crucible.ModelVersionFailed:
+		meta.RemoveStatusCondition(conds, crucible.ReconcilingCondition)
+		set(crucible.StalledCondition, metav1.ConditionTrue)
+	default:
+		meta.RemoveStatusCondition(conds, crucible.StalledCondition)
+		set(crucible.ReconcilingCondition, metav1.ConditionTrue)
+	}
 }
 
 // setNoStore records a version without a store: Ready, with the trial's

@@ -1,14 +1,20 @@
 package modelversion
 
 import (
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/internal/health"
 )
 
 func TestPlanCopy(t *testing.T) {
@@ -129,5 +135,131 @@ func TestStatusWritesBehind(t *testing.T) {
 				t.Errorf("remembered %v once caught up; want nothing", w.last)
 			}
 		})
+	}
+}
+
+// Every status function leaves the conditions kstatus reads in step with
+// the phase it sets: Reconciling until the version is Ready or Failed,
+// Stalled once it Failed, both with Ready's reason and message.
+func TestReconcilingAndStalled(t *testing.T) {
+	now := metav1.NewTime(testNow)
+	p, err := planCopy(makeVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := artifacts.NewManifest(newFakeStore(trialObjects).under(trialPrefix))
+	gone := artifacts.NewManifest(nil)
+	cases := []struct {
+		name  string
+		steps []func(*crucible.ModelVersion)
+		// want is the type of the condition beside Ready, empty for none.
+		want       string
+		wantReason string
+	}{
+		{name: "the store refuses before the copy: Reconciling, StoreError",
+			steps: []func(*crucible.ModelVersion){func(mv *crucible.ModelVersion) { setStoreError(mv, "refused", now) }},
+			want:  crucible.ReconcilingCondition, wantReason: crucible.ReasonStoreError},
+		{name: "copying: Reconciling, Copying",
+			steps: []func(*crucible.ModelVersion){func(mv *crucible.ModelVersion) { setCopying(mv, p, now) }},
+			want:  crucible.ReconcilingCondition, wantReason: crucible.ReasonCopying},
+		{name: "a copy cut short: Reconciling, Copying",
+			steps: []func(*crucible.ModelVersion){
+				func(mv *crucible.ModelVersion) { setCopying(mv, p, now) },
+				func(mv *crucible.ModelVersion) { setCopyProgress(mv, p, 1, 17, now) }},
+			want: crucible.ReconcilingCondition, wantReason: crucible.ReasonCopying},
+		{name: "copied and verified: neither",
+			steps: []func(*crucible.ModelVersion){
+				func(mv *crucible.ModelVersion) { setCopying(mv, p, now) },
+				func(mv *crucible.ModelVersion) { setStoreError(mv, "refused", now) },
+				func(mv *crucible.ModelVersion) { setCopied(mv, p, copied, now) }}},
+		{name: "no store: neither",
+			steps: []func(*crucible.ModelVersion){func(mv *crucible.ModelVersion) { setNoStore(mv, now) }}},
+		{name: "the trial's artifacts are gone: Stalled, SourceMissing",
+			steps: []func(*crucible.ModelVersion){
+				func(mv *crucible.ModelVersion) { setCopying(mv, p, now) },
+				func(mv *crucible.ModelVersion) { setCopied(mv, p, gone, now) }},
+			want: crucible.StalledCondition, wantReason: crucible.ReasonSourceMissing},
+		{name: "an invalid source: Stalled, InvalidSource",
+			steps: []func(*crucible.ModelVersion){func(mv *crucible.ModelVersion) { setInvalidSource(mv, errors.New("no artifacts"), now) }},
+			want:  crucible.StalledCondition, wantReason: crucible.ReasonInvalidSource},
+		{name: "too many objects: Stalled, ArtifactsTooMany",
+			steps: []func(*crucible.ModelVersion){
+				func(mv *crucible.ModelVersion) { setCopying(mv, p, now) },
+				func(mv *crucible.ModelVersion) { setTooMany(mv, p, errors.New("more than 10"), now) }},
+			want: crucible.StalledCondition, wantReason: crucible.ReasonArtifactsTooMany},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mv := makeVersion()
+			for _, step := range tc.steps {
+				step(mv)
+			}
+			ready := meta.FindStatusCondition(mv.Status.Conditions, crucible.ModelVersionReadyCondition)
+			if ready == nil {
+				t.Fatal("no Ready condition")
+			}
+			for _, typ := range []string{crucible.ReconcilingCondition, crucible.StalledCondition} {
+				c := meta.FindStatusCondition(mv.Status.Conditions, typ)
+				switch {
+				case typ != tc.want && c != nil:
+					t.Errorf("%s = %+v with phase %q; want none", typ, *c, mv.Status.Phase)
+				case typ != tc.want:
+				case c == nil:
+					t.Errorf("no %s condition with phase %q; want one", typ, mv.Status.Phase)
+				case c.Status != metav1.ConditionTrue || c.Reason != tc.wantReason || c.Message != ready.Message:
+					t.Errorf("%s = %s, %q, %q; want True, %q and Ready's message %q", typ, c.Status, c.Reason, c.Message, tc.wantReason, ready.Message)
+				}
+			}
+		})
+	}
+}
+
+// update rewrites the fixtures of internal/health from what the status
+// functions compute now:
+//
+//	go test ./internal/controller/modelversion/ -run TestHealthFixtures -update
+var update = flag.Bool("update", false, "rewrite internal/health/testdata/modelversion")
+
+// TestHealthFixtures computes a ModelVersion's status in every phase, as
+// the reconciler's passes do, and checks it against the fixtures that
+// internal/health reads with kstatus and the Argo CD health check.
+func TestHealthFixtures(t *testing.T) {
+	now := metav1.NewTime(testNow)
+	created := makeVersion()
+	created.Generation = 1
+	created.CreationTimestamp = metav1.NewTime(testNow.Add(-time.Minute))
+	p, err := planCopy(created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := artifacts.NewManifest(newFakeStore(trialObjects).under(trialPrefix))
+	changed := artifacts.NewManifest(newFakeStore(map[string]int64{trialPrefix + "model/weights.safetensors": 4000}).under(trialPrefix))
+
+	fixtures := map[string]*crucible.ModelVersion{"created": created}
+	pending := created.DeepCopy()
+	setCopying(pending, p, now)
+	fixtures["pending"] = pending
+
+	storeError := created.DeepCopy()
+	setStoreError(storeError, "opening the store to copy "+p.srcURI()+": dial tcp 10.0.0.9:9000: connect: connection refused", now)
+	fixtures["store-error"] = storeError
+
+	ready := pending.DeepCopy()
+	setCopied(ready, p, copied, now)
+	fixtures["ready"] = ready
+
+	noStore := created.DeepCopy()
+	noStore.Spec.Store = nil
+	setNoStore(noStore, now)
+	fixtures["ready-no-store"] = noStore
+
+	failed := pending.DeepCopy()
+	setCopied(failed, p, changed, now)
+	fixtures["failed"] = failed
+
+	for name, mv := range fixtures {
+		if err := health.Fixture(mv, name, *update); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

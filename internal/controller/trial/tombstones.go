@@ -11,8 +11,9 @@ import (
 // ended, where the deletion leaves no other trace: its Job, deleted before
 // the Trial recorded it (in its first 5 s), which must end the Trial with
 // JobMissing rather than be created again; and the Pods of its Job that
-// were evicted or preempted, which the Job replaced and the Trial counts
-// among its attempts. Entries go when the Trial ends or is gone, so they
+// were evicted or preempted, or deleted while they ran (a Job suspended by
+// a queue), which the Job replaced and the Trial counts among its
+// attempts. Entries go when the Trial ends or is gone, so they
 // are bounded by the running Trials. They live in memory: an operator
 // restarted in between does not know them (the Trial's recorded attempts
 // keep what an earlier pass counted).

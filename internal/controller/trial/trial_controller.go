@@ -205,9 +205,10 @@ func failedCreateToTrial(_ context.Context, obj client.Object) []reconcile.Reque
 }
 
 // podEvents enqueues a Pod's Trial for the updates podProgressed passes and
-// for its deletion. A Pod deleted after it was evicted or preempted is
-// remembered first: a kubelet, or KWOK at once, removes it soon after it
-// ended, and the Trial counts it among its attempts.
+// for its deletion. A Pod deleted after it was evicted or preempted, or
+// while it ran (the Job controller stops the Pods of a Job a queue
+// suspends), is remembered first: a kubelet, or KWOK at once, removes it
+// soon after, and the Trial counts it among its attempts.
 func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	enqueue := func(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, req := range podToTrial(context.Background(), obj) {
@@ -225,7 +226,7 @@ func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconc
 			if !ok {
 				return
 			}
-			if reqs := podToTrial(context.Background(), pod); len(reqs) == 1 && disrupted(pod) {
+			if reqs := podToTrial(context.Background(), pod); len(reqs) == 1 && (disrupted(pod) || pod.Status.Phase == corev1.PodRunning) {
 				if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Job" {
 					r.gone.podDisrupted(reqs[0].NamespacedName, ref.UID, pod.UID)
 				}

@@ -279,7 +279,9 @@ func TestReconcileCreatesOneJob(t *testing.T) {
 		t.Fatalf("third Reconcile: %v", err)
 	}
 	wantStatus := crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name,
-		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1, Attempts: 1}
+		StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1, Attempts: 1,
+		Conditions: []metav1.Condition{{Type: crucible.ReconcilingCondition, Status: metav1.ConditionTrue,
+			Reason: string(crucible.TrialRunning), Message: "Job " + trial.Name + " runs the trainer", ObservedGeneration: 1}}}
 	if diff := diffStatus(wantStatus, f.trial(t, trial).Status); diff != "" {
 		t.Errorf("status with the Pod running (-want +got):\n%s", diff)
 	}
@@ -336,7 +338,9 @@ func TestReconcileRecordsPendingWhenThePodCannotStart(t *testing.T) {
 	}
 	got := f.trial(t, trial).Status
 	want := crucible.TrialStatus{Phase: crucible.TrialPending, JobName: trial.Name, Reason: corev1.PodReasonUnschedulable,
-		Message: got.Message, StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1, Attempts: 1}
+		Message: got.Message, StartTime: &metav1.Time{Time: t0}, ObservedGeneration: 1, Attempts: 1,
+		Conditions: []metav1.Condition{{Type: crucible.ReconcilingCondition, Status: metav1.ConditionTrue,
+			Reason: string(crucible.TrialPending), Message: got.Message, ObservedGeneration: 1}}}
 	if diff := diffStatus(want, got); diff != "" {
 		t.Errorf("status of a Trial whose Pod cannot be scheduled (-want +got):\n%s", diff)
 	}
@@ -405,6 +409,8 @@ func TestReconcileJobMissing(t *testing.T) {
 				Reason:             "JobMissing",
 				Conditions: []metav1.Condition{{
 					Type: "Succeeded", Status: metav1.ConditionFalse, Reason: "JobMissing", ObservedGeneration: 1,
+				}, {
+					Type: crucible.StalledCondition, Status: metav1.ConditionTrue, Reason: "JobMissing", ObservedGeneration: 1,
 				}},
 			},
 			wantEvents: 1,

@@ -127,14 +127,31 @@ func setStatusFromJob(trial *crucible.Trial, exp *crucible.Experiment, obs obser
 		return 0
 	}
 
+	suspended := jobCondition(job, batchv1.JobSuspended)
 	switch {
-	case pod != nil && pod.Status.Phase == corev1.PodRunning:
+	case suspended != nil && status.Phase == crucible.TrialRunning:
+		// Suspended after it ran: a queue (Kueue) preempted it. The Job
+		// controller stops the trainer; the same Job runs again from the
+		// start, with the same seed, once the queue admits it again. No
+		// failure: only the attempt is counted, when it runs again.
+		status.Phase = crucible.TrialPending
+		status.Reason = queueReason(job)
+		status.Message = truncate(fmt.Sprintf("preempted after attempt %d: the Job was suspended while its trainer ran and runs again from the start when admitted: %s",
+			max(status.Attempts, 1), suspended.Message), maxMessageLength)
+		setReconcilingAndStalled(trial, metav1.NewTime(now))
+	case pod != nil && pod.Status.Phase == corev1.PodRunning && suspended == nil:
 		if ran := now.Sub(runningSince(pod, job)); status.Phase != crucible.TrialRunning && ran < runningGracePeriod {
 			return runningGracePeriod - ran
+		}
+		if status.Phase == crucible.TrialPending && status.Attempts > 0 {
+			// A start after a preemption is a new attempt; the Pods of
+			// the one before are gone, so the Pods alone do not show it.
+			status.Attempts++
 		}
 		recordJob()
 		status.Phase = crucible.TrialRunning
 		status.Reason, status.Message = "", ""
+		setReconcilingAndStalled(trial, metav1.NewTime(now))
 	case status.Phase == crucible.TrialRunning:
 		// The trainer ended and the Job controller has not said how yet.
 	case status.Phase == crucible.TrialPending:
@@ -154,6 +171,7 @@ func setStatusFromJob(trial *crucible.Trial, exp *crucible.Experiment, obs obser
 		status.Phase = crucible.TrialPending
 		status.Reason = reason
 		status.Message = truncate(msg, maxMessageLength)
+		setReconcilingAndStalled(trial, metav1.NewTime(now))
 	}
 	return 0
 }
@@ -189,6 +207,7 @@ func end(trial *crucible.Trial, exp *crucible.Experiment, l *listing, out outcom
 				Reason:  crucible.ReasonStoreError,
 				Message: truncate(fmt.Sprintf("the run ended but its artifacts could not be listed: %v", l.err), maxMessageLength),
 			}, now)
+			setReconcilingAndStalled(trial, metav1.NewTime(now))
 			return
 		}
 	}
@@ -240,12 +259,24 @@ func setCondition(trial *crucible.Trial, c metav1.Condition, now time.Time) {
 // one sentence.
 func waitingReason(job *batchv1.Job, pod *corev1.Pod, failedCreate *corev1.Event) (reason, message string) {
 	if c := jobCondition(job, batchv1.JobSuspended); c != nil {
+		if q := job.Labels[crucible.QueueNameLabel]; q != "" {
+			return crucible.ReasonQueued, fmt.Sprintf("waiting for Kueue to admit the Job from LocalQueue %s: %s", q, c.Message)
+		}
 		return "Suspended", "the Job is suspended; a queueing system may be holding it: " + c.Message
 	}
 	if pod == nil && failedCreate != nil {
 		return crucible.ReasonFailedCreate, "the Job controller cannot create the trial's Pod: " + failedCreate.Message
 	}
 	return podWaitingReason(pod)
+}
+
+// queueReason is the reason of a Trial whose Job a queue suspended:
+// Queued when the Experiment named the queue, Suspended otherwise.
+func queueReason(job *batchv1.Job) string {
+	if job.Labels[crucible.QueueNameLabel] != "" {
+		return crucible.ReasonQueued
+	}
+	return "Suspended"
 }
 
 // podWaitingReason is waitingReason's part that the Pod tells.
@@ -321,6 +352,7 @@ func setSucceeded(trial *crucible.Trial, objective string, out outcome) {
 		ObservedGeneration: trial.Generation,
 		LastTransitionTime: out.end,
 	})
+	setReconcilingAndStalled(trial, out.end)
 }
 
 // setFailed ends the Trial as Failed.
@@ -339,6 +371,41 @@ func setFailed(trial *crucible.Trial, reason, message string, end metav1.Time) {
 		ObservedGeneration: trial.Generation,
 		LastTransitionTime: end,
 	})
+	setReconcilingAndStalled(trial, end)
+}
+
+// setReconcilingAndStalled sets the conditions kstatus reads, with the
+// phase: Reconciling until the Trial ends (reason: its phase, or
+// ReasonStoreError while the ended run's artifacts cannot be listed);
+// Stalled once it failed, with the failure's reason and message; neither
+// once it succeeded. It is called wherever the phase is recorded, so it
+// costs no status write of its own.
+func setReconcilingAndStalled(trial *crucible.Trial, now metav1.Time) {
+	status := &trial.Status
+	set := func(t, reason, message string) {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: t, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+			ObservedGeneration: trial.Generation, LastTransitionTime: now,
+		})
+	}
+	switch status.Phase {
+	case crucible.TrialSucceeded:
+		meta.RemoveStatusCondition(&status.Conditions, crucible.ReconcilingCondition)
+		meta.RemoveStatusCondition(&status.Conditions, crucible.StalledCondition)
+	case crucible.TrialFailed:
+		meta.RemoveStatusCondition(&status.Conditions, crucible.ReconcilingCondition)
+		set(crucible.StalledCondition, status.Reason, status.Message)
+	default:
+		meta.RemoveStatusCondition(&status.Conditions, crucible.StalledCondition)
+		reason, message := string(status.Phase), status.Message
+		if status.Phase == crucible.TrialRunning {
+			message = fmt.Sprintf("Job %s runs the trainer", status.JobName)
+		}
+		if c := meta.FindStatusCondition(status.Conditions, crucible.TrialArtifactsRecordedCondition); c != nil && c.Status == metav1.ConditionFalse {
+			reason, message = c.Reason, c.Message
+		}
+		set(crucible.ReconcilingCondition, reason, message)
+	}
 }
 
 // failureReason names why a Job failed: its deadline, the trainer's memory

@@ -2,7 +2,9 @@ package trial
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +14,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/internal/health"
 	"github.com/crucible-dev/crucible/test/builder"
 )
 
@@ -42,13 +46,15 @@ func TestSetStatusFromJob(t *testing.T) {
 	exp := makeExperiment("resnet").Obj()
 	// The Trial before the pass: created, its Job made, not yet seen running.
 	trial := makeTrial(exp, "resnet-0123456789ab").Generation(3).Status(crucible.TrialStatus{
-		Phase:   crucible.TrialPending,
-		JobName: "resnet-0123456789ab",
+		Phase:      crucible.TrialPending,
+		JobName:    "resnet-0123456789ab",
+		Conditions: []metav1.Condition{reconcilingCondition("Pending", "", 3)},
 	}).Obj()
 	running := makeTrial(exp, "resnet-0123456789ab").Generation(3).Status(crucible.TrialStatus{
-		Phase:     crucible.TrialRunning,
-		JobName:   "resnet-0123456789ab",
-		StartTime: &metav1.Time{Time: t0},
+		Phase:      crucible.TrialRunning,
+		JobName:    "resnet-0123456789ab",
+		StartTime:  &metav1.Time{Time: t0},
+		Conditions: []metav1.Condition{reconcilingCondition("Running", "Job resnet-0123456789ab runs the trainer", 3)},
 	}).Obj()
 
 	end := t0.Add(10 * time.Minute)
@@ -417,17 +423,18 @@ func TestSetStatusFromJob(t *testing.T) {
 			if wait != tc.wantWait {
 				t.Errorf("setStatusFromJob() wait = %v; want %v", wait, tc.wantWait)
 			}
-			// Attempts have a test of their own.
+			// Attempts, Reconciling and Stalled have tests of their own.
 			opts := []cmp.Option{cmpopts.IgnoreFields(crucible.TrialStatus{}, "Attempts")}
 			if len(tc.wantMessage) > 0 {
 				opts = append(opts,
 					cmpopts.IgnoreFields(crucible.TrialStatus{}, "Message"),
 					cmpopts.IgnoreFields(metav1.Condition{}, "Message"))
 			}
-			if diff := diffStatus(tc.want, got.Status, opts...); diff != "" {
+			if diff := diffStatus(withoutReconcilingAndStalled(tc.want), withoutReconcilingAndStalled(got.Status), opts...); diff != "" {
 				t.Errorf("status mismatch (-want +got):\n%s", diff)
 			}
 			checkMessage(t, got.Status, tc.wantMessage)
+			checkReconcilingAndStalled(t, got.Status)
 			for _, n := range tc.notInMessage {
 				if strings.Contains(got.Status.Message, n) {
 					t.Errorf("status.message = %q; want it not to contain %q", got.Status.Message, n)
@@ -486,7 +493,8 @@ func TestSetStatusFromJobObserved(t *testing.T) {
 	name := "resnet-0123456789ab"
 	fresh := makeTrial(exp, name).Obj()
 	running := makeTrial(exp, name).Status(crucible.TrialStatus{
-		Phase: crucible.TrialRunning, JobName: name, StartTime: &metav1.Time{Time: t0}, Attempts: 1}).Obj()
+		Phase: crucible.TrialRunning, JobName: name, StartTime: &metav1.Time{Time: t0}, Attempts: 1,
+		Conditions: []metav1.Condition{reconcilingCondition("Running", "Job "+name+" runs the trainer", 1)}}).Obj()
 	end := t0.Add(10 * time.Minute)
 	created := func() *batchv1.Job {
 		j := makeJob(fresh).Obj()
@@ -598,9 +606,208 @@ func TestSetStatusFromJobObserved(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.trial.DeepCopy()
 			setStatusFromJob(got, tc.exp, tc.obs, tc.now)
-			if diff := diffStatus(tc.want, got.Status); diff != "" {
+			if diff := diffStatus(withoutReconcilingAndStalled(tc.want), withoutReconcilingAndStalled(got.Status)); diff != "" {
 				t.Errorf("status mismatch (-want +got):\n%s", diff)
 			}
+			checkReconcilingAndStalled(t, got.Status)
 		})
+	}
+}
+
+// withoutReconcilingAndStalled is s without the conditions kstatus reads,
+// for comparisons that leave them to checkReconcilingAndStalled.
+func withoutReconcilingAndStalled(s crucible.TrialStatus) crucible.TrialStatus {
+	s = *s.DeepCopy()
+	s.Conditions = slices.DeleteFunc(s.Conditions, func(c metav1.Condition) bool {
+		return c.Type == crucible.ReconcilingCondition || c.Type == crucible.StalledCondition
+	})
+	if len(s.Conditions) == 0 {
+		s.Conditions = nil
+	}
+	return s
+}
+
+// reconcilingCondition is the Reconciling condition of a Trial at
+// generation gen with reason and message, as a pass at t0 sets it.
+func reconcilingCondition(reason, message string, gen int64) metav1.Condition {
+	return metav1.Condition{Type: crucible.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+		ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(t0)}
+}
+
+// checkReconcilingAndStalled checks the conditions kstatus reads against
+// the phase: Reconciling (reason: the phase, or StoreError while the
+// artifacts cannot be listed) until the Trial ends, Stalled with the
+// failure's reason and message once it failed, neither once it succeeded,
+// and neither on a Trial with nothing recorded yet.
+func checkReconcilingAndStalled(t *testing.T, s crucible.TrialStatus) {
+	t.Helper()
+	reconciling := meta.FindStatusCondition(s.Conditions, crucible.ReconcilingCondition)
+	stalled := meta.FindStatusCondition(s.Conditions, crucible.StalledCondition)
+	storeError := meta.FindStatusCondition(s.Conditions, crucible.TrialArtifactsRecordedCondition)
+	if storeError != nil && storeError.Status != metav1.ConditionFalse {
+		storeError = nil
+	}
+	var want *metav1.Condition
+	switch {
+	case s.Phase == crucible.TrialSucceeded:
+	case s.Phase == crucible.TrialFailed:
+		want = &metav1.Condition{Type: crucible.StalledCondition, Reason: s.Reason, Message: s.Message}
+	case storeError != nil:
+		want = &metav1.Condition{Type: crucible.ReconcilingCondition, Reason: crucible.ReasonStoreError, Message: storeError.Message}
+	case s.Phase == crucible.TrialRunning:
+		want = &metav1.Condition{Type: crucible.ReconcilingCondition, Reason: "Running", Message: "Job " + s.JobName + " runs the trainer"}
+	case s.Phase == crucible.TrialPending:
+		want = &metav1.Condition{Type: crucible.ReconcilingCondition, Reason: "Pending", Message: s.Message}
+	}
+	for _, c := range []*metav1.Condition{reconciling, stalled} {
+		switch {
+		case c == nil:
+		case want == nil || c.Type != want.Type:
+			t.Errorf("%s = %+v; want none with phase %q", c.Type, *c, s.Phase)
+		case c.Status != metav1.ConditionTrue || c.Reason != want.Reason || c.Message != want.Message:
+			t.Errorf("%s = %s, reason %q, message %q; want True, %q, %q", c.Type, c.Status, c.Reason, c.Message, want.Reason, want.Message)
+		}
+	}
+	if want != nil && meta.FindStatusCondition(s.Conditions, want.Type) == nil {
+		t.Errorf("no %s condition with phase %q; want one", want.Type, s.Phase)
+	}
+}
+
+func TestSetReconcilingAndStalled(t *testing.T) {
+	t1 := metav1.NewTime(t0.Add(time.Minute))
+	cond := func(typ, reason, message string, at metav1.Time) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+			ObservedGeneration: 3, LastTransitionTime: at}
+	}
+	succeeded := metav1.Condition{Type: crucible.TrialSucceededCondition, Status: metav1.ConditionTrue,
+		Reason: crucible.ReasonMetricsRecorded, Message: "val_loss=0.25", ObservedGeneration: 3, LastTransitionTime: t1}
+	storeError := metav1.Condition{Type: crucible.TrialArtifactsRecordedCondition, Status: metav1.ConditionFalse,
+		Reason: crucible.ReasonStoreError, Message: "the run ended but its artifacts could not be listed: timeout",
+		ObservedGeneration: 3, LastTransitionTime: t1}
+	cases := []struct {
+		name   string
+		before crucible.TrialStatus
+		want   []metav1.Condition
+	}{
+		{
+			name:   "Pending: Reconciling with why it cannot start",
+			before: crucible.TrialStatus{Phase: crucible.TrialPending, Reason: "Unschedulable", Message: "Pod p cannot be scheduled"},
+			want:   []metav1.Condition{cond(crucible.ReconcilingCondition, "Pending", "Pod p cannot be scheduled", t1)},
+		},
+		{
+			name: "Pending to Running: still True since it was, the reason and message follow",
+			before: crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: "j", Conditions: []metav1.Condition{
+				cond(crucible.ReconcilingCondition, "Pending", "Pod p cannot be scheduled", metav1.NewTime(t0))}},
+			want: []metav1.Condition{cond(crucible.ReconcilingCondition, "Running", "Job j runs the trainer", metav1.NewTime(t0))},
+		},
+		{
+			name: "the run ended, its artifacts not listed: Reconciling with the store's error",
+			before: crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: "j", Conditions: []metav1.Condition{
+				cond(crucible.ReconcilingCondition, "Running", "Job j runs the trainer", metav1.NewTime(t0)), storeError}},
+			want: []metav1.Condition{
+				cond(crucible.ReconcilingCondition, crucible.ReasonStoreError, storeError.Message, metav1.NewTime(t0)), storeError},
+		},
+		{
+			name: "Running to Succeeded: Reconciling goes",
+			before: crucible.TrialStatus{Phase: crucible.TrialSucceeded, Conditions: []metav1.Condition{
+				cond(crucible.ReconcilingCondition, "Running", "Job j runs the trainer", metav1.NewTime(t0)), succeeded}},
+			want: []metav1.Condition{succeeded},
+		},
+		{
+			name: "Running to Failed: Stalled with the failure's reason and message",
+			before: crucible.TrialStatus{Phase: crucible.TrialFailed, Reason: crucible.ReasonOOMKilled, Message: "the trainer was killed",
+				Conditions: []metav1.Condition{cond(crucible.ReconcilingCondition, "Running", "Job j runs the trainer", metav1.NewTime(t0))}},
+			want: []metav1.Condition{cond(crucible.StalledCondition, crucible.ReasonOOMKilled, "the trainer was killed", t1)},
+		},
+		{
+			name:   "Failed before it ran (JobRejected): Stalled",
+			before: crucible.TrialStatus{Phase: crucible.TrialFailed, Reason: crucible.ReasonJobRejected, Message: "the API server refused the trial's Job"},
+			want:   []metav1.Condition{cond(crucible.StalledCondition, crucible.ReasonJobRejected, "the API server refused the trial's Job", t1)},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			trial := makeTrial(makeExperiment("e").Obj(), "e-0123456789ab").Generation(3).Status(tc.before).Obj()
+			setReconcilingAndStalled(trial, t1)
+			if diff := cmp.Diff(tc.want, trial.Status.Conditions); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// update rewrites the fixtures of internal/health from what the status
+// functions compute now:
+//
+//	go test ./internal/controller/trial/ -run TestHealthFixtures -update
+var update = flag.Bool("update", false, "rewrite internal/health/testdata/trial")
+
+// TestHealthFixtures computes a Trial's status in every phase from its Job
+// and Pod, as a pass of the reconciler does, and checks it against the
+// fixtures that internal/health reads with kstatus and the Argo CD health
+// check.
+func TestHealthFixtures(t *testing.T) {
+	exp := sweepExperiment().Obj()
+	created := sweepTrial(exp)
+	created.CreationTimestamp = metav1.NewTime(t0.Add(-time.Minute))
+	job := func() *builder.JobWrapper {
+		w := makeJob(created)
+		w.CreationTimestamp = created.CreationTimestamp
+		return w
+	}
+	end := t0.Add(10 * time.Minute)
+	podName := created.Name + "-x7k2p"
+	// pass computes the Trial's status from what a pass observed, and sets
+	// observedGeneration as writeStatus does after a pass without errors.
+	pass := func(trial *crucible.Trial, j *builder.JobWrapper, pod *builder.PodWrapper, now time.Time) *crucible.Trial {
+		trial = trial.DeepCopy()
+		obs := observed{job: j.Obj()}
+		if pod != nil {
+			obs.pods = pods(pod.Obj())
+		}
+		setStatusFromJob(trial, exp, obs, now)
+		trial.Status.ObservedGeneration = trial.Generation
+		return trial
+	}
+
+	fixtures := map[string]*crucible.Trial{"created": created}
+	fixtures["pending"] = pass(created, job(),
+		makePod(created, podName, t0).Unschedulable("0/20 nodes are available: 20 Insufficient nvidia.com/gpu."), t0)
+	fixtures["pending-queued"] = pass(created, job().Suspended("Job suspended"), makePod(created, podName, t0), t0)
+	kueue := func() *builder.JobWrapper {
+		w := job()
+		w.Labels[crucible.QueueNameLabel] = "team-a-gpus"
+		return w.Suspended("Job suspended")
+	}
+	fixtures["pending-kueue"] = pass(created, kueue(), nil, t0)
+	fixtures["running"] = pass(created, job(), makePod(created, podName, t0).Running(), t0.Add(time.Minute))
+	// Kueue preempted the running trial: its Job is suspended again.
+	fixtures["pending-preempted"] = pass(fixtures["running"], kueue(), nil, t0.Add(time.Hour))
+	fixtures["succeeded"] = pass(fixtures["running"], job().Complete(end),
+		makePod(created, podName, t0).Terminated(0, "Completed", `{"val_loss": 0.231, "accuracy": 0.912}`), end.Add(time.Second))
+	fixtures["failed"] = pass(fixtures["running"], job().Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+		makePod(created, podName, t0).Terminated(1, "Error", "RuntimeError: CUDA error: an illegal memory access was encountered"),
+		end.Add(time.Second))
+	// The run ended; what it wrote cannot be listed yet.
+	s3 := exp.DeepCopy()
+	s3.Spec.Artifacts = &crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
+		Endpoint: "s3.example", Bucket: "ml", CredentialsSecret: crucible.SecretReference{Name: "s3"}}}
+	unlisted := fixtures["running"].DeepCopy()
+	setStatusFromJob(unlisted, s3, observed{job: job().Complete(end).Obj(),
+		pods:    pods(makePod(created, podName, t0).Terminated(0, "Completed", `{"val_loss": 0.231}`).Obj()),
+		listing: &listing{err: errors.New("list objects under s3://ml/ml/: dial tcp 10.0.0.1:443: connect: connection refused")}},
+		end.Add(time.Second))
+	fixtures["running-artifacts-not-listed"] = unlisted
+	// The Job was deleted under the running trial (trial_controller.go).
+	jobMissing := fixtures["running"].DeepCopy()
+	setFailed(jobMissing, crucible.ReasonJobMissing,
+		fmt.Sprintf("job %s was deleted before the run ended; a trial is never run twice", jobMissing.Status.JobName),
+		metav1.NewTime(end))
+	fixtures["failed-job-missing"] = jobMissing
+
+	for name, trial := range fixtures {
+		if err := health.Fixture(trial, name, *update); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
