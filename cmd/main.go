@@ -29,6 +29,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/controller"
 	"github.com/crucible-dev/crucible/internal/controller/experiment"
+	"github.com/crucible-dev/crucible/internal/controller/steps"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
@@ -72,6 +73,10 @@ type options struct {
 	verifierImage        string
 	verifierDeadline     time.Duration
 	provenanceKey        string
+	stepMetricsAddr      string
+	stepMetricsURL       string
+	stepMetricsCertDir   string
+	stepMetricsInterval  time.Duration
 }
 
 // version is the operator's version, set at build time
@@ -130,6 +135,14 @@ func main() {
 	flag.StringVar(&o.provenanceKey, "provenance-signing-key", "",
 		"Secret <namespace>/<name> whose key "+provenanceKeyField+" holds the ed25519 private key (PKCS#8 PEM) that signs trials' "+
 			"provenance records; they are unsigned, and say so, when empty.")
+	flag.StringVar(&o.stepMetricsAddr, "step-metrics-bind-address", "0",
+		"Address of the HTTPS endpoint trainers report step metrics to; \"0\" turns it off.")
+	flag.StringVar(&o.stepMetricsURL, "step-metrics-url", "",
+		"Base URL trainers reach the step metrics endpoint at (CRUCIBLE_METRICS_URL), such as https://crucible-step-metrics.crucible-system.svc:9443.")
+	flag.StringVar(&o.stepMetricsCertDir, "step-metrics-cert-dir", "",
+		"Directory with the step metrics endpoint's tls.crt and tls.key, and ca.crt, the authority trainers check it against.")
+	flag.DurationVar(&o.stepMetricsInterval, "step-metrics-write-interval", steps.DefaultInterval,
+		"Least time between two writes of a trial's step metrics to its status.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -150,6 +163,10 @@ func run(ctx context.Context, o options) error {
 	cfg.Burst = o.kubeAPIBurst
 
 	signer, err := loadSigner(ctx, cfg, o.provenanceKey)
+	if err != nil {
+		return err
+	}
+	stepMetrics, err := stepMetricsOptions(o)
 	if err != nil {
 		return err
 	}
@@ -184,6 +201,7 @@ func run(ctx context.Context, o options) error {
 			Builder: provenance.Builder{ID: trial.DefaultBuilderID, Version: version},
 			Signer:  signer,
 		},
+		StepMetrics: stepMetrics,
 	}); err != nil {
 		return err
 	}

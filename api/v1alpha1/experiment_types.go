@@ -36,6 +36,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="(has(self.search.algorithm) ? self.search.algorithm : 'Grid') == 'Grid' || !has(self.seeds.replicas) || self.seeds.replicas == 1",fieldPath=".seeds.replicas",message="seeds.replicas needs a Grid: Random, Sobol and TPE run every suggestion once, with seeds.base"
 // +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || (has(self.search.algorithm) ? self.search.algorithm : 'Grid') == 'Grid'",fieldPath=".search.algorithm",message="a reproduction runs one point: search.algorithm must be Grid"
 // +kubebuilder:validation:XValidation:rule="has(self.queueName) == has(oldSelf.queueName)",fieldPath=".queueName",message="queueName is immutable: the trials of one Experiment queue in one place"
+// +kubebuilder:validation:XValidation:rule="has(self.earlyStopping) == has(oldSelf.earlyStopping)",fieldPath=".earlyStopping",message="earlyStopping is immutable: a changed rule is a new Experiment"
 // +kubebuilder:validation:XValidation:rule="has(self.reproduces) == has(oldSelf.reproduces)",fieldPath=".reproduces",message="reproduces is immutable: a reproduction is its own Experiment"
 // +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || self.image == self.reproduces.image",fieldPath=".image",message="a reproduction runs the original's image: image must be reproduces.image"
 // +kubebuilder:validation:XValidation:rule="!has(self.reproduces) || (has(self.dataset) ? (has(self.reproduces.datasetDigest) && self.dataset.digest == self.reproduces.datasetDigest) : !has(self.reproduces.datasetDigest))",fieldPath=".dataset",message="a reproduction reads the original's dataset: dataset.digest must be reproduces.datasetDigest"
@@ -191,12 +192,79 @@ type ExperimentSpec struct {
 	// +optional
 	Retention *RetentionSpec `json:"retention,omitempty"`
 
+	// earlyStopping stops trials whose step metrics (reported while they
+	// run, see status.stepMetrics of a Trial) say they are hopeless, by a
+	// rule on the objective metric. A stopped trial ends Stopped, with
+	// reason EarlyStopped, is no failure, and its Job is deleted. The
+	// decision is a pure function of the recorded curves, read in the
+	// order of the trials' index, so a replay decides the same. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="earlyStopping is immutable: a changed rule is a new Experiment"
+	EarlyStopping *EarlyStoppingSpec `json:"earlyStopping,omitempty"`
+
 	// reproduces makes this Experiment the reproduction of one trial: it
 	// pins exactly the original's inputs, runs it once, and ends with a
 	// verdict in status.reproduction. It is not part of the spec digest.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="reproduces is immutable: a reproduction is its own Experiment"
 	Reproduces *ReproductionSpec `json:"reproduces,omitempty"`
+}
+
+// EarlyStoppingSpec is one early-stopping rule: exactly one of medianStop
+// or asha.
+// +kubebuilder:validation:XValidation:rule="[has(self.medianStop), has(self.asha)].filter(x, x).size() == 1",message="exactly one of medianStop or asha must be set"
+type EarlyStoppingSpec struct {
+	// medianStop stops a trial whose best objective up to step s is worse
+	// than the median of the running averages, up to s, of the trials
+	// that completed (Katib's and Optuna's median stopping rule).
+	// +optional
+	MedianStop *MedianStopSpec `json:"medianStop,omitempty"`
+
+	// asha is asynchronous successive halving (Ray Tune's
+	// AsyncHyperBand): rungs at gracePeriod * reductionFactor^k steps; a
+	// trial that reaches a rung goes on only if its objective there is in
+	// the best 1/reductionFactor of those recorded at the rung.
+	// +optional
+	ASHA *ASHASpec `json:"asha,omitempty"`
+}
+
+// MedianStopSpec is the median stopping rule.
+type MedianStopSpec struct {
+	// minTrials is how many trials must have completed before any is
+	// stopped.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MinTrials int32 `json:"minTrials,omitempty"`
+
+	// startStep is the first step a trial can be stopped at.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	StartStep int64 `json:"startStep,omitempty"`
+}
+
+// ASHASpec is asynchronous successive halving.
+type ASHASpec struct {
+	// gracePeriod is the first rung's step: no trial is stopped before it.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	GracePeriod int64 `json:"gracePeriod,omitempty"`
+
+	// reductionFactor is how many times fewer trials go on at each rung.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=100
+	ReductionFactor int64 `json:"reductionFactor,omitempty"`
+
+	// maxResource is the step past which there are no more rungs; none
+	// when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxResource int64 `json:"maxResource,omitempty"`
 }
 
 // ArtifactsSpec is an artifact store: exactly one of s3 or
@@ -861,6 +929,10 @@ type TrialCounts struct {
 	// failed is how many Trials failed.
 	// +optional
 	Failed int32 `json:"failed"`
+	// stopped is how many Trials the early-stopping rule stopped; they
+	// are not failures.
+	// +optional
+	Stopped int32 `json:"stopped,omitempty"`
 	// repeated is how many suggestions of Random, Sobol or TPE repeated a
 	// point an earlier trial ran: they count against maxTrials, with that
 	// trial's outcome, and have no Trial of their own.

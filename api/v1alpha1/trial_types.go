@@ -74,7 +74,7 @@ type TrialSpec struct {
 }
 
 // TrialPhase is a one-word summary of a Trial's state.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Stopped
 type TrialPhase string
 
 const (
@@ -94,6 +94,10 @@ const (
 	TrialSucceeded TrialPhase = "Succeeded"
 	// TrialFailed means the run failed; reason and message say why.
 	TrialFailed TrialPhase = "Failed"
+	// TrialStopped means the Experiment's early-stopping rule stopped the
+	// run (reason EarlyStopped, the step and the rule's numbers in the
+	// message): its last step metrics are its metrics. It is no failure.
+	TrialStopped TrialPhase = "Stopped"
 )
 
 // Trial condition types and reasons. A failed Trial's status.reason is one
@@ -137,6 +141,10 @@ const (
 	// the trial's Pod (a ResourceQuota, Pod Security admission); the
 	// message has the Job controller's words.
 	ReasonFailedCreate = "FailedCreate"
+	// ReasonEarlyStopped: the Experiment's early-stopping rule stopped the
+	// trial; phase Stopped.
+	ReasonEarlyStopped = "EarlyStopped"
+
 	// ReasonQueued: while Pending, the trial's Job waits for Kueue to admit
 	// it from the Experiment's queueName, at first or again after a
 	// preemption; the message says which.
@@ -154,7 +162,7 @@ const (
 
 // TrialStatus is the observed state of a Trial.
 type TrialStatus struct {
-	// phase is Pending, Running, Succeeded or Failed.
+	// phase is Pending, Running, Succeeded, Failed or Stopped.
 	// +optional
 	Phase TrialPhase `json:"phase,omitempty"`
 
@@ -223,11 +231,77 @@ type TrialStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	Attempts int32 `json:"attempts,omitempty"`
 
+	// stepMetrics is the curve the trainer reported while it ran, to the
+	// step metrics endpoint (CRUCIBLE_METRICS_URL): for each metric its
+	// latest value and a downsampled history of at most 100 points, for
+	// at most 16 metrics (well under 110 KiB). It is written at most every
+	// 10 s, whatever the rate of reports.
+	// +optional
+	StepMetrics *StepMetrics `json:"stepMetrics,omitempty"`
+
 	// provenance records the trial's provenance: an in-toto Statement
 	// (SLSA Provenance v1) of its inputs and outputs, written when it
 	// ended, signed when the operator has a key.
 	// +optional
 	Provenance *TrialProvenance `json:"provenance,omitempty"`
+}
+
+// StepMetrics is the curve a trainer reported while it ran.
+type StepMetrics struct {
+	// reports is how many reports were accepted.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Reports int64 `json:"reports,omitempty"`
+
+	// lastStep is the step of the latest report.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	LastStep int64 `json:"lastStep,omitempty"`
+
+	// series holds one curve per metric, the Experiment's objective always
+	// among them.
+	// +optional
+	// +listType=map
+	// +listMapKey=metric
+	// +kubebuilder:validation:MaxItems=16
+	Series []StepSeries `json:"series,omitempty"`
+}
+
+// StepSeries is one metric's curve: the first and latest values and, between
+// them, those that thinning kept. Which steps are kept depends only on the
+// steps reported: the n-th value of a metric is kept while n is a multiple
+// of a stride that doubles whenever the curve would exceed 100 points.
+type StepSeries struct {
+	// metric is the metric's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Metric string `json:"metric"`
+
+	// reports is how many values of the metric were reported.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Reports int64 `json:"reports,omitempty"`
+
+	// points are the kept values, in ascending order of step; the last is
+	// the latest.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Points []StepPoint `json:"points,omitempty"`
+}
+
+// StepPoint is a metric's value at a step.
+type StepPoint struct {
+	// step is the step the value was reported at.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Step int64 `json:"step"`
+
+	// value is the value, a decimal string.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Value string `json:"value"`
 }
 
 // TrialProvenance records where a trial's provenance is and what it says.

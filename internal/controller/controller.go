@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"slices"
 	"time"
@@ -15,10 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
@@ -26,9 +29,11 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/index"
 	"github.com/crucible-dev/crucible/internal/controller/model"
 	"github.com/crucible-dev/crucible/internal/controller/modelversion"
+	"github.com/crucible-dev/crucible/internal/controller/steps"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
+	"github.com/crucible-dev/crucible/internal/stepmetrics/endpoint"
 )
 
 // Options configures the controllers.
@@ -60,6 +65,25 @@ type Options struct {
 	// Provenance names the operator in trials' provenance records and
 	// holds the key that signs them; see trial.WithProvenance.
 	Provenance trial.Provenance
+	// StepMetrics serves the step metrics endpoint; none when nil.
+	StepMetrics *StepMetricsOptions
+}
+
+// StepMetricsOptions configures the step metrics endpoint.
+type StepMetricsOptions struct {
+	// Addr is the address the HTTPS server listens on.
+	Addr string
+	// URL is the base URL trainers reach it at, and CA the PEM of the
+	// certificate authority of its certificate, TLS that certificate.
+	URL string
+	CA  []byte
+	TLS *tls.Config
+	// Interval is the least time between two writes of a trial's curve;
+	// steps.DefaultInterval when zero.
+	Interval time.Duration
+	// Authenticator checks trainers' tokens; a TokenReview authenticator
+	// on the manager's credentials when nil.
+	Authenticator endpoint.Authenticator
 }
 
 // Setup registers the cache indexes and the controllers with mgr.
@@ -79,15 +103,28 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
+	var (
+		jobStepMetrics *jobspec.StepMetrics
+		stepEvents     <-chan event.GenericEvent
+	)
+	if sm := o.StepMetrics; sm != nil {
+		recorder, err := setupStepMetrics(mgr, *sm, o.Clock)
+		if err != nil {
+			return err
+		}
+		jobStepMetrics = &jobspec.StepMetrics{URL: sm.URL, CA: sm.CA}
+		stepEvents = recorder.Events()
+	}
 	if err := experiment.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-experiment"),
 		experiment.WithConcurrency(max(1, o.ExperimentWorkers)), experiment.WithClock(o.Clock),
 		experiment.WithStores(stores), experiment.WithArtifactDeletionTimeout(o.ArtifactDeletionTimeout),
-		experiment.WithDatasetVerifier(o.DatasetVerifier)).SetupWithManager(mgr); err != nil {
+		experiment.WithDatasetVerifier(o.DatasetVerifier), experiment.WithStepMetrics(jobStepMetrics)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
 		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock),
-		trial.WithStores(stores), trial.WithProvenance(o.Provenance)).SetupWithManager(mgr); err != nil {
+		trial.WithStores(stores), trial.WithProvenance(o.Provenance),
+		trial.WithStepMetrics(jobStepMetrics, stepEvents)).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Trial controller: %w", err)
 	}
 	if err := modelversion.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-modelversion"),
@@ -100,6 +137,36 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("setting up the Model controller: %w", err)
 	}
 	return nil
+}
+
+// setupStepMetrics adds the step metrics endpoint and its Recorder to mgr.
+func setupStepMetrics(mgr ctrl.Manager, o StepMetricsOptions, clk clock.PassiveClock) (*steps.Recorder, error) {
+	auth := o.Authenticator
+	if auth == nil {
+		cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("a client for TokenReviews: %w", err)
+		}
+		auth = endpoint.NewTokenReviewAuthenticator(cs.AuthenticationV1())
+	}
+	log := mgr.GetLogger().WithName("step-metrics")
+	recorder := steps.NewRecorder(mgr.GetClient(), clk, o.Interval, log)
+	handler, err := endpoint.New(endpoint.Options{
+		Authenticator: auth,
+		Trials:        steps.Trials{Reader: mgr.GetClient()},
+		Sink:          recorder,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(recorder); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&steps.Server{Addr: o.Addr, Handler: handler, TLS: o.TLS, Log: log}); err != nil {
+		return nil, err
+	}
+	return recorder, nil
 }
 
 // CacheOptions keeps in memory only the Jobs and Pods the operator made,

@@ -28,7 +28,11 @@ const (
 // Experiment reconciler creates it right after the Trial; the Trial
 // reconciler creates it when that did not happen (an operator restarted in
 // between, a failed create).
-func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
+func New(exp *crucible.Experiment, trial *crucible.Trial, opts ...Option) *batchv1.Job {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var template corev1.PodTemplateSpec
 	if exp.Spec.PodTemplate != nil {
 		exp.Spec.PodTemplate.DeepCopyInto(&template)
@@ -72,6 +76,10 @@ func New(exp *crucible.Experiment, trial *crucible.Trial) *batchv1.Job {
 				ClaimName: a.PersistentVolumeClaim.ClaimName,
 			}},
 		})
+	}
+
+	if o.stepMetrics != nil {
+		addStepMetrics(&template, trial, o.stepMetrics)
 	}
 
 	jobLabels := labels

@@ -38,6 +38,13 @@ var (
 		Help: "Trial status writes, by the phase written (Pending, Running, Succeeded, Failed, or empty).",
 	}, []string{"phase"})
 
+	// StepMetricsWrites counts the status writes of trials' step metrics:
+	// at most one per trial every 10 s, whatever the rate of reports.
+	StepMetricsWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crucible_step_metrics_writes_total",
+		Help: "Writes of a trial's step metrics to its status.",
+	})
+
 	// ReconcileErrors counts reconcile passes that returned an error, by
 	// controller.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,7 +54,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(TrialsCreated, TrialsFinished, TrialDuration, TrialStatusWrites, ReconcileErrors)
+	metrics.Registry.MustRegister(TrialsCreated, TrialsFinished, TrialDuration, TrialStatusWrites, StepMetricsWrites, ReconcileErrors)
 }
 
 // The metrics endpoint authenticates and authorizes its scrapers.

@@ -146,7 +146,9 @@ func Candidates(trials []crucible.Trial) []Candidate {
 		t := &trials[i]
 		c := Candidate{Name: t.Name, Index: t.Spec.Index, Objective: t.Status.Objective}
 		switch t.Status.Phase {
-		case crucible.TrialSucceeded:
+		case crucible.TrialSucceeded, crucible.TrialStopped:
+			// A stopped trial is ranked by its last objective, like one
+			// that ran its course: it is no failure.
 			c.Outcome = Succeeded
 		case crucible.TrialFailed:
 			c.Outcome = Failed

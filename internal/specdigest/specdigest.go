@@ -1,6 +1,7 @@
 package specdigest
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,10 @@ const (
 	defaultMountPath = "/data"
 	defaultStep      = 1
 	defaultReplicas  = 1
+	// defaultMaxConcurrent is searchspace.DefaultMaxConcurrent, TPE's
+	// spec.search.maxConcurrent when unset (TestSearchDefaults holds them
+	// together).
+	defaultMaxConcurrent = 4
 )
 
 // Compute returns "sha256:<64 hex digits>" over every pinned input of an
@@ -96,6 +101,9 @@ type pinned struct {
 	Search      search                       `json:"search"`
 	Seeds       seeds                        `json:"seeds"`
 	Objective   objective                    `json:"objective"`
+	// EarlyStopping decides which trials run to their end: part of what
+	// the results are.
+	EarlyStopping *earlyStopping `json:"earlyStopping,omitempty"`
 }
 
 type envVar struct {
@@ -150,8 +158,32 @@ type floatRange struct {
 	Scale string `json:"scale"`
 }
 
+// search is spec.search. The fields of Random, Sobol and TPE are left out
+// of a Grid's digest, which they cannot be part of, so that a grid's digest
+// is the one it always was; for the others the CRD's defaults are filled in.
 type search struct {
-	Algorithm string `json:"algorithm"`
+	Algorithm     string `json:"algorithm"`
+	MaxTrials     int32  `json:"maxTrials,omitempty"`
+	Seed          *int64 `json:"seed,omitempty"`
+	Scramble      *bool  `json:"scramble,omitempty"`
+	MaxConcurrent int32  `json:"maxConcurrent,omitempty"`
+}
+
+// earlyStopping is spec.earlyStopping with the CRD's defaults filled in.
+type earlyStopping struct {
+	MedianStop *medianStop `json:"medianStop,omitempty"`
+	ASHA       *asha       `json:"asha,omitempty"`
+}
+
+type medianStop struct {
+	MinTrials int32 `json:"minTrials"`
+	StartStep int64 `json:"startStep"`
+}
+
+type asha struct {
+	GracePeriod     int64 `json:"gracePeriod"`
+	ReductionFactor int64 `json:"reductionFactor"`
+	MaxResource     int64 `json:"maxResource,omitempty"`
 }
 
 type seeds struct {
@@ -182,6 +214,18 @@ func pin(spec *crucible.ExperimentSpec) *pinned {
 	}
 	if p.Search.Algorithm == "" {
 		p.Search.Algorithm = string(crucible.SearchGrid)
+	}
+	if p.Search.Algorithm != string(crucible.SearchGrid) {
+		pinSearch(&p.Search, spec)
+	}
+	if e := spec.EarlyStopping; e != nil {
+		p.EarlyStopping = &earlyStopping{}
+		if m := e.MedianStop; m != nil {
+			p.EarlyStopping.MedianStop = &medianStop{MinTrials: cmp.Or(m.MinTrials, 3), StartStep: m.StartStep}
+		}
+		if a := e.ASHA; a != nil {
+			p.EarlyStopping.ASHA = &asha{GracePeriod: cmp.Or(a.GracePeriod, 1), ReductionFactor: cmp.Or(a.ReductionFactor, 3), MaxResource: a.MaxResource}
+		}
 	}
 	if p.Seeds.Replicas == 0 {
 		p.Seeds.Replicas = defaultReplicas
@@ -218,4 +262,28 @@ func pin(spec *crucible.ExperimentSpec) *pinned {
 		p.Parameters = append(p.Parameters, q)
 	}
 	return p
+}
+
+// pinSearch fills in the fields of a Random, Sobol or TPE search, with the
+// defaults the operator applies: the sampler's seed is seeds.base, Sobol
+// scrambles, TPE leaves 4 trials pending.
+func pinSearch(p *search, spec *crucible.ExperimentSpec) {
+	if m := spec.Search.MaxTrials; m != nil {
+		p.MaxTrials = *m
+	}
+	seed := spec.Seeds.Base
+	if s := spec.Search.Seed; s != nil {
+		seed = *s
+	}
+	p.Seed = &seed
+	switch crucible.SearchAlgorithm(p.Algorithm) {
+	case crucible.SearchSobol:
+		scramble := spec.Search.Scramble == nil || *spec.Search.Scramble
+		p.Scramble = &scramble
+	case crucible.SearchTPE:
+		p.MaxConcurrent = defaultMaxConcurrent
+		if m := spec.Search.MaxConcurrent; m != nil {
+			p.MaxConcurrent = *m
+		}
+	}
 }

@@ -108,6 +108,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll)
 	}, Timeout, Interval).Should(MatchError(ContainSubstring("must be pinned by digest")))
 
+	By("writing the step metrics endpoint's certificate")
+	stepMetricsCertDir = filepath.Join(root, ".cluster", "step-metrics-certs")
+	Expect(framework.WriteSelfSignedCert(stepMetricsCertDir)).To(Succeed())
+
 	By("starting the operator")
 	managerLog = filepath.Join(root, ".cluster", "e2e-manager.log")
 	Expect(os.MkdirAll(filepath.Dir(managerLog), 0o755)).To(Succeed())
@@ -129,6 +133,12 @@ var _ = AfterEach(func() {
 	}
 })
 
+// StepMetricsAddr is where the e2e operator serves step metrics.
+const StepMetricsAddr = "127.0.0.1:18643"
+
+// stepMetricsCertDir holds the endpoint's certificate, and ca.crt.
+var stepMetricsCertDir string
+
 // VerifierImage is the operator's image as the e2e operator knows it.
 const VerifierImage = "registry.example.com/crucible/manager@sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
 
@@ -143,7 +153,12 @@ func startManager() {
 		"--artifact-endpoints=127.0.0.1", "--artifact-allow-insecure",
 		"--artifact-deletion-timeout="+ArtifactDeletionTimeout.String(),
 		// Never pulled: the KWOK Stage dataset-verifier.yaml plays it.
-		"--dataset-verifier-image="+VerifierImage)
+		"--dataset-verifier-image="+VerifierImage,
+		// The step metrics endpoint on loopback: the specs play the
+		// trainers. Written every second, not every 10 s, so that early
+		// stopping decides within a short spec.
+		"--step-metrics-bind-address="+StepMetricsAddr, "--step-metrics-url=https://"+StepMetricsAddr,
+		"--step-metrics-cert-dir="+stepMetricsCertDir, "--step-metrics-write-interval=1s")
 	Expect(err).NotTo(HaveOccurred())
 	manager = m
 	logMark("started the operator, pid %d", m.Pid())

@@ -71,6 +71,20 @@ func StartKueue(kubeconfig, dir string) (*Manager, error) {
 		"--feature-gates=VisibilityOnDemand=false")
 }
 
+// WriteSelfSignedCert writes tls.crt and tls.key, for 127.0.0.1 and
+// localhost, into dir, and the same certificate as ca.crt: the authority
+// a client checks it against.
+func WriteSelfSignedCert(dir string) error {
+	if err := writeSelfSignedCert(dir); err != nil {
+		return err
+	}
+	crt, err := os.ReadFile(filepath.Join(dir, "tls.crt"))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "ca.crt"), crt, 0o600)
+}
+
 // writeSelfSignedCert writes tls.crt and tls.key, for 127.0.0.1 and
 // localhost, into dir.
 func writeSelfSignedCert(dir string) error {

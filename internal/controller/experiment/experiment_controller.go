@@ -94,6 +94,14 @@ type Reconciler struct {
 	// verifier is how dataset verifier Jobs are built; no Image unless
 	// WithDatasetVerifier.
 	verifier jobspec.Verifier
+	// stepMetrics is where trainers report step metrics; nil when the
+	// manager serves no endpoint.
+	stepMetrics *jobspec.StepMetrics
+}
+
+// WithStepMetrics gives trial Jobs the step metrics endpoint.
+func WithStepMetrics(sm *jobspec.StepMetrics) Option {
+	return func(r *Reconciler) { r.stepMetrics = sm }
 }
 
 // Option configures a Reconciler.
@@ -474,7 +482,7 @@ func (r *Reconciler) createTrial(ctx context.Context, exp *crucible.Experiment, 
 // without waiting for the Trial reconciler's queue. A failure is only
 // logged: the Trial reconciler creates the Job after jobHandoffPeriod.
 func (r *Reconciler) createJob(ctx context.Context, exp *crucible.Experiment, t *crucible.Trial) {
-	job := jobspec.New(exp, t)
+	job := jobspec.New(exp, t, jobspec.WithStepMetrics(r.stepMetrics))
 	if err := r.client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 		ctrl.LoggerFrom(ctx).V(1).Info("the Trial reconciler will create the job", "job", klog.KObj(job), "error", err.Error())
 	}

@@ -18,6 +18,9 @@ const maxMessageLength = 512
 // observation is what one pass saw of an Experiment's Trials.
 type observation struct {
 	created, active, succeeded, failed int32
+	// stopped counts the Trials the early-stopping rule stopped: ended,
+	// not failed, never the best.
+	stopped int32
 	// repeated counts the suggestions that repeated a trial's point:
 	// indices without a Trial of their own.
 	repeated int32
@@ -52,6 +55,8 @@ func observe(trials []crucible.Trial, total int64, goal crucible.Goal) observati
 			}
 		case crucible.TrialFailed:
 			obs.failed++
+		case crucible.TrialStopped:
+			obs.stopped++
 		default:
 			obs.active++
 		}
@@ -74,6 +79,7 @@ func setCounts(status *crucible.ExperimentStatus, total int64, obs observation) 
 		Active:    obs.active,
 		Succeeded: obs.succeeded,
 		Failed:    obs.failed,
+		Stopped:   obs.stopped,
 		Repeated:  obs.repeated,
 	}
 }
@@ -181,7 +187,7 @@ func setSucceededCondition(exp *crucible.Experiment, total int64, obs observatio
 		Type:               crucible.ExperimentSucceededCondition,
 		Status:             metav1.ConditionFalse,
 		Reason:             crucible.ReasonTrialsRemaining,
-		Message:            fmt.Sprintf("%d of %d trials ended, %d active", obs.succeeded+obs.failed, total, obs.active),
+		Message:            fmt.Sprintf("%d of %d trials ended, %d active", obs.succeeded+obs.failed+obs.stopped+obs.repeated, total, obs.active),
 		ObservedGeneration: exp.Generation,
 		LastTransitionTime: now,
 	}
@@ -192,6 +198,9 @@ func setSucceededCondition(exp *crucible.Experiment, total int64, obs observatio
 		cond.Status = metav1.ConditionTrue
 		cond.Reason = crucible.ReasonAllTrialsEnded
 		cond.Message = fmt.Sprintf("all %d trials ended: %d succeeded, %d failed", total, obs.succeeded, obs.failed)
+		if obs.stopped > 0 {
+			cond.Message += fmt.Sprintf(", %d stopped early", obs.stopped)
+		}
 	}
 	cond.Message = truncate(cond.Message)
 	meta.SetStatusCondition(&status.Conditions, cond)

@@ -126,7 +126,9 @@ func newRecord(trials []crucible.Trial) *record {
 			if v, err := strconv.ParseFloat(t.Status.Objective, 64); err == nil {
 				e.objective, e.hasObjective = v, true
 			}
-		case crucible.TrialFailed:
+		case crucible.TrialFailed, crucible.TrialStopped:
+			// Ended; what TPE learns from is the trials that ran their
+			// course.
 		default:
 			rec.firstActive = min(rec.firstActive, t.Spec.Index)
 		}

@@ -47,7 +47,7 @@ func (r *Reconciler) checkTemplate(ctx context.Context, exp *crucible.Experiment
 	if err != nil {
 		return err
 	}
-	job := jobspec.New(exp, trialspec.New(exp, point, exp.Status.SpecDigest))
+	job := jobspec.New(exp, trialspec.New(exp, point, exp.Status.SpecDigest), jobspec.WithStepMetrics(r.stepMetrics))
 	// The Trial that will own the Job does not exist yet: an owner
 	// reference without a UID would be refused for that alone.
 	job.OwnerReferences = nil

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
@@ -43,6 +44,9 @@ const ControllerName = "trial"
 const (
 	// EventFailed is a Warning on a Trial whose run failed.
 	EventFailed = "TrialFailed"
+	// EventStopped is a Normal event on a Trial the Experiment's
+	// early-stopping rule stopped, with the rule's numbers.
+	EventStopped = "EarlyStopped"
 	// EventStoreError is a Warning on a Trial whose artifacts could not be
 	// listed; the Trial ends once they can be.
 	EventStoreError = "ArtifactStoreError"
@@ -64,6 +68,19 @@ type Reconciler struct {
 	gone *tombstones
 	// provenance says how trials' provenance records are written.
 	provenance Provenance
+	// stepMetrics is where trainers report step metrics; nil when the
+	// manager serves no endpoint.
+	stepMetrics *jobspec.StepMetrics
+	// stepEvents brings back a Trial whose step metrics were written, to
+	// judge it by the early-stopping rule.
+	stepEvents <-chan event.GenericEvent
+}
+
+// WithStepMetrics gives trial Jobs the step metrics endpoint, and has the
+// reconciler judge a trial by the early-stopping rule whenever events
+// brings it back (after its step metrics were written).
+func WithStepMetrics(sm *jobspec.StepMetrics, events <-chan event.GenericEvent) Option {
+	return func(r *Reconciler) { r.stepMetrics, r.stepEvents = sm, events }
 }
 
 // Option configures a Reconciler.
@@ -110,7 +127,7 @@ func NewReconciler(c client.Client, apiReader client.Reader, recorder events.Eve
 // and Pods by crucible.ExperimentLabel, and Events by the Job controller's
 // FailedCreate reason (CacheOptions in package controller).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		// A Trial's spec never changes: its own status writes need no pass.
 		For(&crucible.Trial{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -123,8 +140,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// The Job controller says only in an Event that it cannot create a
 		// Pod; a Job is named after its Trial.
 		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(failedCreateToTrial)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, RateLimiter: backoff.RateLimiter()}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, RateLimiter: backoff.RateLimiter()})
+	if r.stepEvents != nil {
+		// A Trial's own status writes bring no pass (see For), but the
+		// step metrics the endpoint wrote are what early stopping judges.
+		b = b.WatchesRawSource(source.Channel(r.stepEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // jobEnded passes a Job's deletion, and the updates that end it, suspend or
@@ -332,6 +354,9 @@ func (r *Reconciler) reconcile(ctx context.Context, trial *crucible.Trial) (wait
 	}
 	wait = setStatusFromJob(trial, exp, obs, r.clock.Now())
 	if !isFinished(&trial.Status) {
+		if stopped, err := r.earlyStop(ctx, exp, trial); stopped || err != nil {
+			return 0, err
+		}
 		if l := obs.listing; l != nil && l.err != nil {
 			// The status says why the Trial waits; the listing is retried
 			// with backoff, the Job's and Pod's state read again then.
@@ -502,7 +527,7 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 	// back, and its first status write records the Job with the phase
 	// (Running, or Pending when the Pod cannot start). Until then no trainer
 	// has started, so a Job deleted in between has run nothing.
-	job := jobspec.New(exp, trial)
+	job := jobspec.New(exp, trial, jobspec.WithStepMetrics(r.stepMetrics))
 	err := r.client.Create(ctx, job)
 	switch {
 	case err == nil, apierrors.IsAlreadyExists(err):

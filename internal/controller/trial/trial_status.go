@@ -42,7 +42,8 @@ const (
 
 // isFinished reports whether a Trial has ended; an ended Trial never changes.
 func isFinished(status *crucible.TrialStatus) bool {
-	return status.Phase == crucible.TrialSucceeded || status.Phase == crucible.TrialFailed
+	return status.Phase == crucible.TrialSucceeded || status.Phase == crucible.TrialFailed ||
+		status.Phase == crucible.TrialStopped
 }
 
 // observed is what one pass read about a Trial's run, gathered before its
@@ -389,7 +390,7 @@ func setReconcilingAndStalled(trial *crucible.Trial, now metav1.Time) {
 		})
 	}
 	switch status.Phase {
-	case crucible.TrialSucceeded:
+	case crucible.TrialSucceeded, crucible.TrialStopped:
 		meta.RemoveStatusCondition(&status.Conditions, crucible.ReconcilingCondition)
 		meta.RemoveStatusCondition(&status.Conditions, crucible.StalledCondition)
 	case crucible.TrialFailed:
