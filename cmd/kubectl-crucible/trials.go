@@ -14,7 +14,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/metrics"
 )
 
-var trialPhases = []crucible.TrialPhase{crucible.TrialPending, crucible.TrialRunning, crucible.TrialSucceeded, crucible.TrialFailed}
+var trialPhases = []crucible.TrialPhase{crucible.TrialPending, crucible.TrialRunning, crucible.TrialSucceeded, crucible.TrialFailed, crucible.TrialStopped}
 
 type trialsOptions struct {
 	cluster *cluster

@@ -156,7 +156,10 @@ var _ = Describe("The Helm chart", func() {
 			// The Deployment's flags, as the Pod would run them, with the
 			// ports off: nothing scrapes a local process.
 			pm, err := framework.StartManager(saKubeconfig, chartLog,
-				append(slices.Clone(args), "--metrics-bind-address=0", "--health-probe-bind-address=0")...)
+				// Off here: a local process has no mounted certificate, and the
+				// suite's operator serves step metrics already.
+				append(slices.Clone(args), "--metrics-bind-address=0", "--health-probe-bind-address=0",
+					"--step-metrics-bind-address=0")...)
 			Expect(err).NotTo(HaveOccurred())
 			return pm
 		}
