@@ -215,8 +215,9 @@ func (r *Recorder) forget(c *curve) {
 }
 
 // flush writes the curves whose interval has passed since their last
-// write, and forgets those idle for long.
-func (r *Recorder) flush(ctx context.Context) {
+// write (all that are not written yet when all is set), and forgets those
+// idle for long.
+func (r *Recorder) flush(ctx context.Context, all bool) {
 	r.mu.Lock()
 	curves := make([]*curve, 0, len(r.curves))
 	for _, c := range r.curves {
@@ -226,7 +227,7 @@ func (r *Recorder) flush(ctx context.Context) {
 	now := r.clock.Now()
 	for _, c := range curves {
 		c.mu.Lock()
-		if c.dirty && now.Sub(c.lastWrite) >= r.interval {
+		if c.dirty && (all || now.Sub(c.lastWrite) >= r.interval) {
 			if err := r.write(ctx, c, now); err != nil && !errors.Is(err, endpoint.ErrTrialEnded) {
 				r.log.Error(err, "writing step metrics; will retry")
 			}
@@ -249,29 +250,12 @@ func (r *Recorder) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			// Best effort, on a context of its own: the manager's is done.
 			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			r.flushAll(flushCtx)
+			r.flush(flushCtx, true)
 			cancel()
 			return nil
 		case <-t.C:
-			r.flush(ctx)
+			r.flush(ctx, false)
 		}
-	}
-}
-
-// flushAll writes every curve not written yet.
-func (r *Recorder) flushAll(ctx context.Context) {
-	r.mu.Lock()
-	curves := make([]*curve, 0, len(r.curves))
-	for _, c := range r.curves {
-		curves = append(curves, c)
-	}
-	r.mu.Unlock()
-	for _, c := range curves {
-		c.mu.Lock()
-		if c.dirty {
-			_ = r.write(ctx, c, r.clock.Now())
-		}
-		c.mu.Unlock()
 	}
 }
 
