@@ -266,12 +266,19 @@ func (s *Space) Suggest(i int64, rec Record, goal crucible.Goal) (Trial, error) 
 		if goal == crucible.GoalMaximize {
 			sign = -1
 		}
-		for j := range max(i-w+1, 0) {
+		known := max(i-w+1, 0)
+		// One array backs every observed point: a search of 10,000 trials
+		// reads 10,000 points per suggestion.
+		dims := len(s.suggest.codecs)
+		buf := make([]float64, 0, int(known)*dims)
+		observed = make([]search.Observation, 0, known)
+		for j := range known {
 			v, ok := rec.Objective(j)
 			if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
-			if p, ok := s.point(rec, j); ok {
+			if p, ok := s.pointInto(buf[len(buf):len(buf):cap(buf)], rec, j); ok {
+				buf = buf[:len(buf)+dims]
 				observed = append(observed, search.Observation{Point: p, Value: sign * v})
 			}
 		}
@@ -299,11 +306,16 @@ func (s *Space) Suggest(i int64, rec Record, goal crucible.Goal) (Trial, error) 
 
 // point reads trial j's parameters from rec as a sampler's point.
 func (s *Space) point(rec Record, j int64) (search.Point, bool) {
+	return s.pointInto(make(search.Point, 0, len(s.suggest.codecs)), rec, j)
+}
+
+// pointInto is point, appending to dst, which has room for it.
+func (s *Space) pointInto(dst []float64, rec Record, j int64) (search.Point, bool) {
 	params, ok := rec.Parameters(j)
 	if !ok || len(params) != len(s.suggest.codecs) {
 		return nil, false
 	}
-	p := make(search.Point, len(params))
+	p := dst[:len(params)]
 	for k := range params {
 		c := &s.suggest.codecs[k]
 		if params[k].Name != c.name {
