@@ -49,7 +49,7 @@ func liveStatusOf(e *crucible.Experiment) liveStatus {
 	s := liveStatus{
 		Phase:  string(e.Status.Phase),
 		Trials: e.Status.Trials,
-		Done:   e.Status.Trials.Succeeded + e.Status.Trials.Failed,
+		Done:   doneOf(e.Status.Trials),
 	}
 	if b := e.Status.BestTrial; b != nil {
 		s.Best = &liveBest{Name: b.Name, Objective: b.Objective, Path: pathOf("namespaces", e.Namespace, "trials", b.Name)}

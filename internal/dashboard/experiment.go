@@ -21,8 +21,14 @@ type experimentView struct {
 	Exp   *crucible.Experiment
 	Note  string
 	Space []spaceRow
-	// Done is succeeded + failed.
+	// Done is how many trials ended: succeeded, failed or stopped.
 	Done int32
+	// ShowStopped says the summary counts stopped trials: the Experiment
+	// stops trials early, or some were.
+	ShowStopped bool
+	// Curves is the chart of the objective's curve per trial; nil when no
+	// trial reported step metrics.
+	Curves *curvesView
 	// Paths of the page's own resources.
 	Path, EventsPath, TrialsPath, ComparePath string
 
@@ -102,7 +108,8 @@ func buildExperimentView(exp *crucible.Experiment, trials []crucible.Trial, quer
 		Exp:         exp,
 		Note:        exp.Annotations[crucible.NoteAnnotation],
 		Space:       spaceOf(exp.Spec.Parameters),
-		Done:        exp.Status.Trials.Succeeded + exp.Status.Trials.Failed,
+		Done:        doneOf(exp.Status.Trials),
+		ShowStopped: exp.Spec.EarlyStopping != nil || exp.Status.Trials.Stopped > 0,
 		Path:        path,
 		EventsPath:  path + "/events",
 		TrialsPath:  path + "/trials.json",
@@ -166,6 +173,7 @@ func buildExperimentView(exp *crucible.Experiment, trials []crucible.Trial, quer
 		}
 	}
 	v.Metrics = slices.Sorted(maps.Keys(metricSet))
+	v.Curves = objectiveCurves(exp, trials)
 	for i, t := range kept[from:to] {
 		row := trialRow{
 			Rank:      from + i + 1,
@@ -188,6 +196,15 @@ func buildExperimentView(exp *crucible.Experiment, trials []crucible.Trial, quer
 		v.Rows = append(v.Rows, row)
 	}
 	return v
+}
+
+// scripts: the Experiment page always loads dashboard.js, for its plots and
+// live status.
+func (v *experimentView) scripts() bool { return true }
+
+// doneOf is how many trials ended: succeeded, failed or stopped.
+func doneOf(c crucible.TrialCounts) int32 {
+	return c.Succeeded + c.Failed + c.Stopped
 }
 
 // spaceOf describes the search space in rows.

@@ -124,7 +124,7 @@ func (s *Server) experimentsPage(w http.ResponseWriter, r *http.Request) {
 		row := experimentRow{
 			Exp:  e,
 			Path: pathOf("namespaces", e.Namespace, "experiments", e.Name),
-			Done: e.Status.Trials.Succeeded + e.Status.Trials.Failed,
+			Done: doneOf(e.Status.Trials),
 			Note: e.Annotations[crucible.NoteAnnotation] != "",
 		}
 		if b := e.Status.BestTrial; b != nil {

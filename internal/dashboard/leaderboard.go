@@ -32,8 +32,8 @@ const phaseWaiting = "Waiting"
 
 // trialPhases are the phases in the order filters list them.
 var trialPhases = []string{
-	string(crucible.TrialSucceeded), string(crucible.TrialFailed), string(crucible.TrialRunning),
-	string(crucible.TrialPending), phaseWaiting,
+	string(crucible.TrialSucceeded), string(crucible.TrialStopped), string(crucible.TrialFailed),
+	string(crucible.TrialRunning), string(crucible.TrialPending), phaseWaiting,
 }
 
 // phaseOf is a trial's phase as shown.

@@ -41,11 +41,20 @@ type layout struct {
 	Body   any
 }
 
+// scripted is a page's body that says whether the page loads dashboard.js
+// (and the chart library); a page whose body is not loads neither.
+type scripted interface {
+	scripts() bool
+}
+
 // render writes page's template with body, buffered so that a template
 // error becomes a 500 and not half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title string, body any) {
 	var buf bytes.Buffer
-	data := layout{Title: title, Page: page, Body: body, Charts: s.charts, Scripts: page == "experiment"}
+	data := layout{Title: title, Page: page, Body: body, Charts: s.charts}
+	if sc, ok := body.(scripted); ok {
+		data.Scripts = sc.scripts()
+	}
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
 		s.log.Error(err, "rendering a page", "page", page, "path", r.URL.Path)
 		http.Error(w, "rendering the page failed: "+err.Error(), http.StatusInternalServerError)

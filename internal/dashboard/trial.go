@@ -45,8 +45,11 @@ type trialView struct {
 	Pins      []field
 	Metrics   []field
 	Objective string
-	Note      string
-	Duration  string
+	// Steps is the curve the trainer reported while it ran; nil when it
+	// reported none.
+	Steps    *stepsView
+	Note     string
+	Duration string
 
 	Events       []eventRow
 	EventsNotice *notice
@@ -61,6 +64,10 @@ type trialView struct {
 	CompareHref string
 	BestTrial   string
 }
+
+// scripts says whether the page loads dashboard.js: only to draw the step
+// metrics' chart.
+func (v *trialView) scripts() bool { return v.Steps != nil }
 
 type field struct {
 	Name, Value string
@@ -104,6 +111,11 @@ func (s *Server) trialPage(w http.ResponseWriter, r *http.Request) {
 		v.CompareHref = compareLink(ns, t.Name, v.BestTrial)
 	}
 	v.Pins = pinsOf(t, v.Exp)
+	var goal crucible.Goal
+	if v.Exp != nil {
+		goal = v.Exp.Spec.Objective.Goal
+	}
+	v.Steps = stepsOf(t, v.Objective, goal)
 	for _, m := range slices.Sorted(maps.Keys(t.Status.Metrics)) {
 		v.Metrics = append(v.Metrics, field{Name: m, Value: t.Status.Metrics[m]})
 	}

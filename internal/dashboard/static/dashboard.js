@@ -1,11 +1,14 @@
-// Crucible dashboard: the Experiment page's plots and live status. Pages
-// work without it; it only adds what needs a script. The plots read every
-// trial from trials.json; the table is the server's page of it.
+// Crucible dashboard: the Experiment page's plots and live status, and the
+// step metrics' curves of the trial and Experiment pages. Pages work
+// without it; it only adds what needs a script. The plots read every trial
+// from trials.json; the table is the server's page of it. The curves read
+// the JSON the server embedded in the page (#step-data, #curves-data).
 //
 // After drawing, #parallel carries data-lines (the lines drawn, one per
 // succeeded trial with a numeric objective) and data-visible (the table
-// rows left visible by the brushes). window.crucible exposes the chart and
-// brush/clearBrush for browser tests.
+// rows left visible by the brushes); #curves carries data-lines (one per
+// trial) and #step-chart data-series (one per metric). window.crucible
+// exposes the chart and brush/clearBrush for browser tests.
 (function () {
   'use strict';
 
@@ -194,6 +197,92 @@
     }
   };
 
+  // embedded parses the JSON the server put in the element id, or null.
+  function embedded(id) {
+    var el = $(id);
+    if (!el) { return null; }
+    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  }
+
+  // Colours of the Experiment page's curves by the trial's phase.
+  var PHASE_COLOUR = { Succeeded: '#2563eb', Running: '#ea580c', Stopped: '#9ca3af', Failed: '#b91c1c' };
+  var BEST_COLOUR = '#15803d';
+
+  function stepAxis() {
+    return { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 26, minInterval: 1, scale: true };
+  }
+
+  // drawSteps draws the trial page's curves: one line per metric, the
+  // objective's first and thicker.
+  function drawSteps() {
+    var el = $('step-chart');
+    var doc = embedded('step-data');
+    if (!el || !doc || typeof echarts === 'undefined') { return; }
+    var chart = echarts.init(el, null, { renderer: 'canvas' });
+    chart.setOption({
+      animation: false,
+      grid: { left: 60, right: 20, top: 40, bottom: 45 },
+      legend: { type: 'scroll', top: 0 },
+      tooltip: {
+        trigger: 'axis',
+        formatter: function (items) {
+          // Text only: metric names are the trainer's, never markup.
+          var lines = items.map(function (it) { return echarts.format.encodeHTML(it.seriesName + ' = ' + it.data[1]); });
+          var step = items.length ? 'step ' + items[0].data[0] : '';
+          return [echarts.format.encodeHTML(step)].concat(lines).join('<br>');
+        }
+      },
+      xAxis: stepAxis(),
+      yAxis: { type: 'value', scale: true },
+      series: doc.series.map(function (s) {
+        return {
+          type: 'line', name: s.name, data: s.points, showSymbol: s.points.length < 2,
+          z: s.objective ? 3 : 2, lineStyle: { width: s.objective ? 3 : 1.5 }, emphasis: { focus: 'series' }
+        };
+      })
+    }, { notMerge: true });
+    el.setAttribute('data-series', String(doc.series.length));
+  }
+
+  // drawCurves draws the Experiment page's curves: the objective by step,
+  // one line per trial, coloured by phase, the best trial's thicker.
+  function drawCurves() {
+    var el = $('curves');
+    var doc = embedded('curves-data');
+    if (!el || !doc || typeof echarts === 'undefined') { return; }
+    var base = el.getAttribute('data-trial-base') || '';
+    var chart = echarts.init(el, null, { renderer: 'canvas' });
+    chart.setOption({
+      animation: false,
+      grid: { left: 60, right: 20, top: 20, bottom: 45 },
+      tooltip: {
+        trigger: 'item',
+        formatter: function (it) {
+          // Text only: a trial name is the user's, never markup. On the
+          // line between points there is no data point.
+          var d = it.data;
+          return echarts.format.encodeHTML(it.seriesName + (d ? ': step ' + d[0] + ', ' + doc.metric + ' = ' + d[1] : ''));
+        }
+      },
+      xAxis: stepAxis(),
+      yAxis: { type: 'value', name: doc.metric + (doc.goal === 'Maximize' ? ' ↑' : ' ↓'), scale: true },
+      series: doc.series.map(function (s) {
+        var colour = s.best ? BEST_COLOUR : (PHASE_COLOUR[s.phase] || '#6b7280');
+        return {
+          type: 'line', name: s.name, data: s.points, symbolSize: 3, triggerLineEvent: true,
+          z: s.best ? 4 : (s.phase === 'Stopped' ? 1 : 2),
+          itemStyle: { color: colour },
+          lineStyle: { color: colour, width: s.best ? 3 : 1, opacity: s.best ? 1 : 0.7 },
+          emphasis: { focus: 'series', lineStyle: { width: 3 } }
+        };
+      })
+    }, { notMerge: true });
+    el.setAttribute('data-lines', String(doc.series.length));
+    chart.on('click', function (it) {
+      if (it.seriesName) { window.location.href = base + encodeURIComponent(it.seriesName); }
+    });
+  }
+
   function live() {
     var summary = $('summary');
     if (!summary || typeof EventSource === 'undefined') { return; }
@@ -222,6 +311,7 @@
       $('count-succeeded').textContent = s.trials.succeeded || 0;
       $('count-failed').textContent = s.trials.failed || 0;
       $('count-active').textContent = s.trials.active || 0;
+      if ($('count-stopped')) { $('count-stopped').textContent = s.trials.stopped || 0; }
       if (s.best) {
         var best = $('best');
         best.textContent = '';
@@ -247,8 +337,12 @@
     };
   }
 
-  if (document.body.getAttribute('data-page') === 'experiment') {
+  var page = document.body.getAttribute('data-page');
+  if (page === 'experiment') {
     loadPlots();
+    drawCurves();
     live();
+  } else if (page === 'trial') {
+    drawSteps();
   }
 }());
