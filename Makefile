@@ -175,6 +175,10 @@ DIGEST_BENCH_ARGS ?= -digest.files=64 -digest.file-mib=16
 bench-dashboard: build chromium dev-cluster ## The dashboard on 10,000 trials: page time, Chromium render, memory.
 	go run ./test/dashboardbench -kubeconfig $(CLUSTER_KUBECONFIG)
 
+.PHONY: bench-step-metrics
+bench-step-metrics: build dev-cluster ## Step metrics: 100 trials x 100 steps; reports/s, latency, 429s, manager CPU/RSS, status writes per trial.
+	E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test ./test/stepbench/ -run '^TestStepMetricsBench$$' -count=1 -v -timeout 15m
+
 .PHONY: bench-digest
 bench-digest: ## Dataset digest throughput, 1 and 2 workers, against sha256sum; no cluster.
 	go test ./internal/datasetdigest/ -run '^$$' -bench '^BenchmarkDigest$$' -benchtime 3x -args $(DIGEST_BENCH_ARGS)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -100,17 +99,33 @@ func (r *Reconciler) earlyStop(ctx context.Context, exp *crucible.Experiment, tr
 	if !d.Stop {
 		return false, nil
 	}
+	// The Job is named after the Trial. status.jobName is recorded only
+	// with Running, runningGracePeriod after the trainer started, and ASHA's
+	// first rung (step 1) decides well before that: reading status.jobName
+	// alone left such a trial's Job, and its Pod, running to their end.
+	job := &batchv1.Job{}
+	if err := r.client.Get(ctx, client.ObjectKeyFromObject(trial), job); err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("getting the Job of the trial to stop: %w", err)
+	} else if err != nil || !metav1.IsControlledBy(job, trial) {
+		job = nil
+	}
 	setStopped(trial, exp.Spec.Objective.Metric, d, metav1.NewTime(r.clock.Now()))
-	if job := trial.Status.JobName; job != "" {
-		obj := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: trial.Namespace, Name: job}}
-		err := r.client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
-		if err != nil && !apierrors.IsNotFound(err) {
-			// The Trial is recorded Stopped all the same; the Job goes
-			// with the retention of ended trials, or on the next pass.
+	if job != nil {
+		// Recorded with the end, as an end after Running records them, so
+		// that the trial's time (startTime to completionTime) is known.
+		trial.Status.JobName = job.Name
+		if trial.Status.StartTime == nil && job.Status.StartTime != nil {
+			trial.Status.StartTime = job.Status.StartTime.DeepCopy()
+		}
+		err := r.client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground),
+			client.Preconditions{UID: &job.UID})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			// The Trial is recorded Stopped all the same; its Job goes
+			// only with the retention of ended trials (collectJob), when
+			// the Experiment has one: an ended Trial is not judged again.
 			return true, fmt.Errorf("deleting the stopped trial's Job: %w", err)
 		}
 	}
-	r.recorder.Eventf(trial, nil, corev1.EventTypeNormal, EventStopped, "EarlyStop", "%s", d.Message)
 	return true, nil
 }
 

@@ -492,6 +492,9 @@ const jobHandoffPeriod = 10 * time.Second
 func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) (time.Duration, error) {
 	key := client.ObjectKeyFromObject(trial)
 	if uid, ok := r.gone.deletedJob(key); ok {
+		if ended, err := r.endedOnServer(ctx, trial); ended || err != nil {
+			return 0, err
+		}
 		// Deleted before the Trial recorded it, perhaps with its trainer
 		// running: a second Job could run the point twice.
 		setFailed(trial, crucible.ReasonJobMissing,
@@ -505,6 +508,9 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 		// If it is there, its Pod's events bring the Trial back.
 		exists, err := r.jobOnServer(ctx, trial)
 		if exists || err != nil {
+			return 0, err
+		}
+		if ended, err := r.endedOnServer(ctx, trial); ended || err != nil {
 			return 0, err
 		}
 		setFailed(trial, crucible.ReasonJobMissing,
@@ -521,6 +527,9 @@ func (r *Reconciler) ensureJob(ctx context.Context, exp *crucible.Experiment, tr
 	// show a Job the Experiment created: a read is cheaper than a create
 	// refused with AlreadyExists.
 	if exists, err := r.jobOnServer(ctx, trial); exists || err != nil {
+		return 0, err
+	}
+	if ended, err := r.endedOnServer(ctx, trial); ended || err != nil {
 		return 0, err
 	}
 	// The status is not written here: the Pod's events bring the Trial
@@ -553,6 +562,19 @@ func rejected(err error) bool {
 	}
 	msg := err.Error()
 	return apierrors.IsForbidden(err) && strings.Contains(msg, "denied") && !strings.Contains(msg, "exceeded quota")
+}
+
+// endedOnServer reports whether the API server has the Trial ended while
+// the cache does not show it yet: an early stop records Stopped and deletes
+// the Job in one pass, and the Job's deletion can reach the cache before
+// the Trial's new status does. Such a pass must neither record JobMissing
+// (its merge patch would overwrite Stopped) nor create the Job again.
+func (r *Reconciler) endedOnServer(ctx context.Context, trial *crucible.Trial) (bool, error) {
+	current := &crucible.Trial{}
+	if err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(trial), current); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return current.UID == trial.UID && isFinished(&current.Status), nil
 }
 
 // jobOnServer reports whether the API server has the trial's Job, which
@@ -604,8 +626,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, trial *crucible.Tr
 	if st.StartTime != nil && st.CompletionTime != nil {
 		monitoring.TrialDuration.WithLabelValues(string(st.Phase)).Observe(st.CompletionTime.Sub(st.StartTime.Time).Seconds())
 	}
-	if st.Phase == crucible.TrialFailed {
+	switch st.Phase {
+	case crucible.TrialFailed:
 		r.recorder.Eventf(trial, nil, corev1.EventTypeWarning, EventFailed, "Run", "%s: %s", st.Reason, st.Message)
+	case crucible.TrialStopped:
+		r.recorder.Eventf(trial, nil, corev1.EventTypeNormal, EventStopped, "EarlyStop", "%s", st.Message)
 	}
 	return nil
 }
