@@ -1083,7 +1083,7 @@ func TestCompletion(t *testing.T) {
 		{name: "experiments after the slash", args: []string{"note", "experiment/"}, want: []string{"experiment/sweep"}},
 		{name: "diff's second", args: []string{"diff", "trial/sweep-000000000000", "trial/sweep-00"}, want: []string{"trial/sweep-000000000000"}},
 		{name: "logs takes trials only", args: []string{"logs", "exp"}, want: nil},
-		{name: "phases", args: []string{"trials", "sweep", "--phase", ""}, want: []string{"Pending", "Running", "Succeeded", "Failed"}},
+		{name: "phases", args: []string{"trials", "sweep", "--phase", ""}, want: []string{"Pending", "Running", "Succeeded", "Failed", "Stopped"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
