@@ -90,9 +90,11 @@ func (r *Reconciler) earlyStop(ctx context.Context, exp *crucible.Experiment, tr
 	if exp.Spec.EarlyStopping == nil || trial.Status.StepMetrics == nil || isFinished(&trial.Status) {
 		return false, nil
 	}
+	// Read only, and on every pass of a running trial with step metrics:
+	// no deep copy of every Trial of the Experiment.
 	var siblings crucible.TrialList
 	if err := r.client.List(ctx, &siblings, client.InNamespace(trial.Namespace),
-		client.MatchingFields{index.TrialOwnerKey: string(exp.UID)}); err != nil {
+		client.MatchingFields{index.TrialOwnerKey: string(exp.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 		return false, fmt.Errorf("listing the Experiment's Trials: %w", err)
 	}
 	d := decideEarlyStop(exp, trial, siblings.Items)
