@@ -322,3 +322,37 @@ func s3Store(ctx context.Context, ns string) (*crucible.ArtifactsSpec, *minio.Cl
 		CredentialsSecret: crucible.SecretReference{Name: secret},
 	}}, mc
 }
+
+// killAtTrialCounts kills the operator with SIGKILL each time ns has at
+// least the next of killPoints Trials (waiting up to timeout), and starts
+// it again; after the kill at downAt it stays down until every trial Job
+// has ended, so that it comes back to runs that ended without it. It
+// returns what each kill saw, since start, for the spec's report.
+func killAtTrialCounts(ctx context.Context, ns string, killPoints []int, downAt int, timeout time.Duration, start time.Time) []string {
+	GinkgoHelper()
+	var kills []string
+	for _, at := range killPoints {
+		var existing int
+		Eventually(ctx, func(g Gomega) int {
+			var trials crucible.TrialList
+			g.Expect(k8sClient.List(ctx, &trials, client.InNamespace(ns))).To(Succeed())
+			existing = len(trials.Items)
+			return existing
+		}, timeout, Interval).Should(BeNumerically(">=", at), "waiting for %d Trials to kill the operator at", at)
+		killManager()
+		kill := fmt.Sprintf("%d Trials (after %s)", existing, since(start))
+		if at == downAt {
+			Eventually(ctx, func(g Gomega) {
+				var jobs batchv1.JobList
+				g.Expect(k8sClient.List(ctx, &jobs, client.InNamespace(ns), client.HasLabels{crucible.TrialLabel})).To(Succeed())
+				for _, j := range jobs.Items {
+					g.Expect(isFinished(&j)).To(BeTrue(), "Job %s has not ended", j.Name)
+				}
+			}, Timeout, Interval).Should(Succeed())
+			kill += fmt.Sprintf(", down until every run ended (%d Trials then)", len(trialsOf(ctx, ns)))
+		}
+		kills = append(kills, kill)
+		startManager()
+	}
+	return kills
+}

@@ -7,8 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	batchv1 "k8s.io/api/batch/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/test/builder"
@@ -66,30 +64,7 @@ var _ = Describe("The operator killed mid-sweep", Serial, func() {
 		p := startPoller(ns)
 		start = time.Now()
 		Expect(k8sClient.Create(ctx, restartSweep(ns))).To(Succeed())
-		var kills []string
-		for _, at := range killPoints {
-			var existing int
-			Eventually(ctx, func(g Gomega) int {
-				var trials crucible.TrialList
-				g.Expect(k8sClient.List(ctx, &trials, client.InNamespace(ns))).To(Succeed())
-				existing = len(trials.Items)
-				return existing
-			}, SweepTimeout, Interval).Should(BeNumerically(">=", at), "waiting for %d Trials to kill the operator at", at)
-			killManager()
-			kill := fmt.Sprintf("%d Trials (after %s)", existing, since(start))
-			if at == downWhileRunsEnd {
-				Eventually(ctx, func(g Gomega) {
-					var jobs batchv1.JobList
-					g.Expect(k8sClient.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
-					for _, j := range jobs.Items {
-						g.Expect(isFinished(&j)).To(BeTrue(), "Job %s has not ended", j.Name)
-					}
-				}, Timeout, Interval).Should(Succeed())
-				kill += fmt.Sprintf(", down until every run ended (%d Trials then)", len(trialsOf(ctx, ns)))
-			}
-			kills = append(kills, kill)
-			startManager()
-		}
+		kills := killAtTrialCounts(ctx, ns, killPoints, downWhileRunsEnd, SweepTimeout, start)
 		AddReportEntry("operator killed (SIGKILL) at", kills)
 		disturbed := waitForEnd(ctx, key(ns, "sweep"), crucible.ExperimentSucceeded, SweepTimeout)
 		AddReportEntry("disturbed sweep ran", since(start))
