@@ -59,6 +59,22 @@ type Store interface {
 	// what was there: the operator's own records beside a trial's
 	// artifacts (its provenance), small enough for one request.
 	Put(ctx context.Context, key string, data []byte, contentType string) error
+
+	// Concat writes under dstKey, of the given content type, the lines of
+	// the objects under srcPrefix, one object after the other in the order
+	// of their keys, keeping those keep returns true for (all when keep is
+	// nil) and skipping empty ones; each ends in a newline, a last line
+	// without one gets one. It returns how many lines and bytes it wrote.
+	// It holds one line (at most MaxLineBytes) and one part of the upload
+	// (5 MiB) at a time. It writes nothing, and returns an error, when a
+	// line is too long, when the object would be longer than maxBytes
+	// (wrapping ErrTooLarge), past Limits.MaxObjects objects (wrapping
+	// ErrTooManyObjects), or when reading or writing fails. It refuses the
+	// empty prefix.
+	Concat(ctx context.Context, srcPrefix, dstKey, contentType string, maxBytes int64, keep func(line []byte) bool) (lines, bytes int64, err error)
+
+	// Exists reports whether an object is stored under key.
+	Exists(ctx context.Context, key string) (bool, error)
 }
 
 // ErrTooManyObjects is wrapped by Store.Manifest's error under a prefix with

@@ -60,3 +60,25 @@ func ParseS3Prefix(uri string) (bucket, prefix string, err error) {
 	}
 	return bucket, prefix, nil
 }
+
+// StepMetricsFile is the name, under a trial's prefix, of the full series of
+// the step metrics its trainer reported: JSON Lines, one report per line, in
+// the order of their steps.
+const StepMetricsFile = "metrics.jsonl"
+
+// StepMetricsKey is where the full series of trial's step metrics is kept
+// under prefix once the trial ended: "<TrialKeyPrefix>metrics.jsonl", one of
+// the trial's artifacts, in its manifest and deleted by its retention.
+func StepMetricsKey(prefix string, exp *crucible.Experiment, trial *crucible.Trial) string {
+	return TrialKeyPrefix(prefix, exp, trial) + StepMetricsFile
+}
+
+// StepChunksPrefix is where the series of trial's step metrics is kept
+// under prefix while the trial runs, in chunks the operator joins into
+// StepMetricsKey when it ends: beside its artifacts,
+// "<TrialKeyPrefix without its last slash>.steps/", so that a chunk is never
+// part of the manifest, nor seen by the trainer as one of its own objects.
+// Deleting the Experiment's artifacts deletes what is left of it.
+func StepChunksPrefix(prefix string, exp *crucible.Experiment, trial *crucible.Trial) string {
+	return strings.TrimSuffix(TrialKeyPrefix(prefix, exp, trial), "/") + ".steps/"
+}
