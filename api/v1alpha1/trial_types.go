@@ -265,6 +265,23 @@ type StepMetrics struct {
 	// +listMapKey=metric
 	// +kubebuilder:validation:MaxItems=16
 	Series []StepSeries `json:"series,omitempty"`
+
+	// uri is where the full series was written once the trial ended, with
+	// an s3 artifact store: s3://<bucket>/<trial prefix>metrics.jsonl, one
+	// of the trial's artifacts. It is JSON Lines, one report per line in
+	// the order of their steps:
+	// {"step":N,"time":"<RFC 3339>","metrics":{"<name>":<value>,...}}.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1100
+	URI string `json:"uri,omitempty"`
+
+	// storedReports is how many reports that file holds. It is fewer than
+	// reports when some were lost: those of the last write interval before
+	// the manager crashed, or those a store that kept refusing them could
+	// not be given. It is not known when the manager stopped between
+	// writing the file and recording it.
+	// +optional
+	StoredReports *int64 `json:"storedReports,omitempty"`
 }
 
 // StepSeries is one metric's curve: the first and latest values and, between

@@ -25,6 +25,10 @@ const (
 // longer than the maxBytes it was given.
 var ErrTooLarge = errors.New("joined object too large")
 
+// ErrNoObjects is wrapped by Concat's error when there is no object under
+// its prefix: it writes nothing then.
+var ErrNoObjects = errors.New("no objects to join")
+
 // errUploadEnded stops Concat's reading of the parts when the upload ended
 // first (it failed).
 var errUploadEnded = errors.New("the upload ended")
@@ -37,6 +41,14 @@ func (s *s3Store) Concat(ctx context.Context, srcPrefix, dstKey, contentType str
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	// An upload of unknown length is a multipart upload, begun before the
+	// first byte is read: ask first whether there is anything to join.
+	switch found, err := s.anyUnder(ctx, srcPrefix); {
+	case err != nil:
+		return 0, 0, fmt.Errorf("joining %s: listing: %w", S3URI(s.bucket, srcPrefix), err)
+	case !found:
+		return 0, 0, fmt.Errorf("joining %s: %w", S3URI(s.bucket, srcPrefix), ErrNoObjects)
+	}
 	pr, pw := io.Pipe()
 	type result struct {
 		lines, bytes int64
@@ -62,6 +74,14 @@ func (s *s3Store) Concat(ctx context.Context, srcPrefix, dstKey, contentType str
 		return 0, 0, fmt.Errorf("put %s: %w", S3URI(s.bucket, dstKey), describe(ctx, err))
 	}
 	return res.lines, res.bytes, nil
+}
+
+// anyUnder reports whether there is an object under prefix.
+func (s *s3Store) anyUnder(ctx context.Context, prefix string) (bool, error) {
+	for _, err := range s.list(ctx, prefix) {
+		return err == nil, err
+	}
+	return false, nil
 }
 
 // joinLines writes to w the lines of the objects under prefix that keep

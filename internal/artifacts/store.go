@@ -69,8 +69,9 @@ type Store interface {
 	// (5 MiB) at a time. It writes nothing, and returns an error, when a
 	// line is too long, when the object would be longer than maxBytes
 	// (wrapping ErrTooLarge), past Limits.MaxObjects objects (wrapping
-	// ErrTooManyObjects), or when reading or writing fails. It refuses the
-	// empty prefix.
+	// ErrTooManyObjects), when there is no object under srcPrefix (wrapping
+	// ErrNoObjects), or when reading or writing fails. It refuses the empty
+	// prefix.
 	Concat(ctx context.Context, srcPrefix, dstKey, contentType string, maxBytes int64, keep func(line []byte) bool) (lines, bytes int64, err error)
 
 	// Exists reports whether an object is stored under key.

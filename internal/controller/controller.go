@@ -106,9 +106,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	var (
 		jobStepMetrics *jobspec.StepMetrics
 		stepEvents     <-chan event.GenericEvent
+		recorder       *steps.Recorder
 	)
 	if sm := o.StepMetrics; sm != nil {
-		recorder, err := setupStepMetrics(mgr, *sm, o.Clock)
+		recorder, err = setupStepMetrics(mgr, *sm, stores, o.Clock)
 		if err != nil {
 			return err
 		}
@@ -124,7 +125,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := trial.NewReconciler(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("crucible-trial"),
 		trial.WithConcurrency(max(1, o.TrialWorkers)), trial.WithClock(o.Clock),
 		trial.WithStores(stores), trial.WithProvenance(o.Provenance),
-		trial.WithStepMetrics(jobStepMetrics, stepEvents)).SetupWithManager(mgr); err != nil {
+		trial.WithStepMetrics(jobStepMetrics, stepEvents, sealer(recorder))).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Trial controller: %w", err)
 	}
 	if err := modelversion.NewReconciler(mgr.GetClient(), mgr.GetEventRecorder("crucible-modelversion"),
@@ -139,8 +140,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	return nil
 }
 
+// sealer is recorder as the Trial reconciler's SeriesSealer: nil when the
+// manager serves no endpoint.
+func sealer(recorder *steps.Recorder) trial.SeriesSealer {
+	if recorder == nil {
+		return nil
+	}
+	return recorder
+}
+
 // setupStepMetrics adds the step metrics endpoint and its Recorder to mgr.
-func setupStepMetrics(mgr ctrl.Manager, o StepMetricsOptions, clk clock.PassiveClock) (*steps.Recorder, error) {
+func setupStepMetrics(mgr ctrl.Manager, o StepMetricsOptions, stores store.Opener, clk clock.PassiveClock) (*steps.Recorder, error) {
 	auth := o.Authenticator
 	if auth == nil {
 		cs, err := kubernetes.NewForConfig(mgr.GetConfig())
@@ -150,7 +160,7 @@ func setupStepMetrics(mgr ctrl.Manager, o StepMetricsOptions, clk clock.PassiveC
 		auth = endpoint.NewTokenReviewAuthenticator(cs.AuthenticationV1())
 	}
 	log := mgr.GetLogger().WithName("step-metrics")
-	recorder := steps.NewRecorder(mgr.GetClient(), clk, o.Interval, log)
+	recorder := steps.NewRecorder(mgr.GetClient(), stores, clk, o.Interval, log)
 	handler, err := endpoint.New(endpoint.Options{
 		Authenticator: auth,
 		Trials:        steps.Trials{Reader: mgr.GetClient()},

@@ -64,6 +64,14 @@ func (s *fakeStore) under(prefix string) []artifacts.Object {
 	return out
 }
 
+func (s *fakeStore) Concat(context.Context, string, string, string, int64, func([]byte) bool) (int64, int64, error) {
+	panic("not used by the ModelVersion reconciler")
+}
+
+func (s *fakeStore) Exists(context.Context, string) (bool, error) {
+	panic("not used by the ModelVersion reconciler")
+}
+
 func (s *fakeStore) Manifest(_ context.Context, prefix string) (artifacts.Manifest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -6,6 +6,9 @@
 // interval, whatever the rate of reports: a bounded number of status writes
 // per trial, independent of its steps.
 //
+// With an s3 artifact store, the Recorder also keeps the full series: see
+// series.go.
+//
 // After each write the Recorder pokes the Trial reconciler (Events), which
 // judges the trial by the Experiment's early-stopping rule on the recorded
 // curves.
@@ -31,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/stepmetrics"
 	"github.com/crucible-dev/crucible/internal/stepmetrics/endpoint"
@@ -84,6 +88,7 @@ func (t Trials) PodJob(ctx context.Context, namespace, podName, podUID string) (
 // writes it to the Trial's status.
 type Recorder struct {
 	client   client.Client
+	stores   store.Opener
 	clock    clock.PassiveClock
 	interval time.Duration
 	// events receives a Trial after each write of its curve.
@@ -92,6 +97,10 @@ type Recorder struct {
 
 	mu     sync.Mutex
 	curves map[types.UID]*curve
+	// storing bounds the chunks being written at once; stored waits for
+	// them.
+	storing chan struct{}
+	stored  sync.WaitGroup
 }
 
 // curve is one trial's curve in memory.
@@ -99,21 +108,48 @@ type curve struct {
 	// mu serialises the reports of one trial and its writes.
 	mu        sync.Mutex
 	key       types.NamespacedName
+	uid       types.UID
 	history   *stepmetrics.History
 	reports   int64
 	dirty     bool
 	lastWrite time.Time
 	lastSeen  time.Time
+	// closed is set when the trial ended (Seal): no report is taken after.
+	closed bool
+	// sealed is what Seal did, once it joined the chunks.
+	sealed *Sealed
+
+	// experiment is the trial's Experiment; store is set while its reports
+	// are kept for an s3 store.
+	experiment    types.NamespacedName
+	experimentUID types.UID
+	store         bool
+	// pending are the reports accepted since the last chunk was written,
+	// as lines of metrics.jsonl, the first of step pendingFrom.
+	pending     []byte
+	pendingFrom int64
+	// queued is the bytes of reports given to the store since the curve
+	// was loaded; unstored counts the reports not kept for it.
+	queued, unstored int64
+	lastStore        time.Time
+	// storeMu is held while a chunk of the curve is written.
+	storeMu sync.Mutex
+	// storing is set while a chunk is being written by the flusher.
+	storing bool
 }
 
 // NewRecorder returns a Recorder that writes through c at most every
-// interval (DefaultInterval when zero).
-func NewRecorder(c client.Client, clk clock.PassiveClock, interval time.Duration, log logr.Logger) *Recorder {
+// interval (DefaultInterval when zero), and keeps the full series in the
+// s3 stores stores opens (none when nil).
+func NewRecorder(c client.Client, stores store.Opener, clk clock.PassiveClock, interval time.Duration, log logr.Logger) *Recorder {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return &Recorder{client: c, clock: clk, interval: interval, log: log,
-		events: make(chan event.GenericEvent, 1024), curves: map[types.UID]*curve{}}
+	if stores == nil {
+		stores = store.None
+	}
+	return &Recorder{client: c, stores: stores, clock: clk, interval: interval, log: log,
+		events: make(chan event.GenericEvent, 1024), curves: map[types.UID]*curve{}, storing: make(chan struct{}, maxStoring)}
 }
 
 // Events is the channel of Trials whose curve was written, for the Trial
@@ -128,6 +164,9 @@ func (r *Recorder) Record(ctx context.Context, namespace, trial, uid string, rep
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("trial %s: %w", c.key, endpoint.ErrTrialEnded)
+	}
 	changed, err := c.history.Add(report)
 	if err != nil {
 		return err
@@ -139,6 +178,7 @@ func (r *Recorder) Record(ctx context.Context, namespace, trial, uid string, rep
 	}
 	c.reports++
 	c.dirty = true
+	c.appendReport(report, now)
 	if now.Sub(c.lastWrite) >= r.interval {
 		return r.write(ctx, c, now)
 	}
@@ -160,7 +200,15 @@ func (r *Recorder) curve(ctx context.Context, key types.NamespacedName, uid type
 	if trial.UID != uid {
 		return nil, fmt.Errorf("trial %s is not the one of UID %s: %w", key, uid, endpoint.ErrNotFound)
 	}
-	c = &curve{key: key, history: stepmetrics.NewHistory(stepmetrics.HistoryLimits{})}
+	c = &curve{key: key, uid: uid, history: stepmetrics.NewHistory(stepmetrics.HistoryLimits{})}
+	if owner, ownerUID, ok := curveOwner(trial); ok {
+		exp := &crucible.Experiment{}
+		if err := r.client.Get(ctx, owner, exp); err == nil && exp.UID == ownerUID && hasS3(exp) {
+			c.experiment, c.experimentUID, c.store = owner, ownerUID, true
+		} else if err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	}
 	if sm := trial.Status.StepMetrics; sm != nil {
 		if err := c.history.Load(fromStatus(sm.Series)); err != nil {
 			r.log.Error(err, "the trial's recorded step metrics cannot be read back; starting a new curve", "trial", key)
@@ -215,8 +263,9 @@ func (r *Recorder) forget(c *curve) {
 }
 
 // flush writes the curves whose interval has passed since their last
-// write (all that are not written yet when all is set), and forgets those
-// idle for long.
+// write (all that are not written yet when all is set), starts writing the
+// chunks of their pending reports (and, when all is set, waits for them),
+// and forgets those idle for long.
 func (r *Recorder) flush(ctx context.Context, all bool) {
 	r.mu.Lock()
 	curves := make([]*curve, 0, len(r.curves))
@@ -232,12 +281,46 @@ func (r *Recorder) flush(ctx context.Context, all bool) {
 				r.log.Error(err, "writing step metrics; will retry")
 			}
 		}
-		idle := !c.dirty && now.Sub(c.lastSeen) >= idleAfter
+		toStore := len(c.pending) > 0 && !c.storing && (all || now.Sub(c.lastStore) >= r.interval)
+		idle := !c.dirty && len(c.pending) == 0 && !c.storing && now.Sub(c.lastSeen) >= idleAfter
 		c.mu.Unlock()
+		if toStore {
+			r.startStoring(ctx, c, all)
+		}
 		if idle {
 			r.forget(c)
 		}
 	}
+	if all {
+		r.stored.Wait()
+	}
+}
+
+// startStoring writes the curve's pending chunk in a goroutine of its own,
+// unless maxStoring are being written already: then it waits for the next
+// flush, or, when wait is set, for a goroutine.
+func (r *Recorder) startStoring(ctx context.Context, c *curve, wait bool) {
+	if wait {
+		r.storing <- struct{}{}
+	} else {
+		select {
+		case r.storing <- struct{}{}:
+		default:
+			return
+		}
+	}
+	c.mu.Lock()
+	c.storing = true
+	c.mu.Unlock()
+	r.stored.Go(func() {
+		defer func() { <-r.storing }()
+		if err := r.storeChunk(ctx, c); err != nil {
+			r.log.Error(err, "storing step metrics; will retry", "trial", c.key)
+		}
+		c.mu.Lock()
+		c.storing = false
+		c.mu.Unlock()
+	})
 }
 
 // Start flushes every second until ctx ends, then once more: a

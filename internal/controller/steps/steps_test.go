@@ -32,7 +32,7 @@ func TestRecorderWritesAtMostEveryInterval(t *testing.T) {
 		},
 	})
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
-	r := NewRecorder(c, clk, 10*time.Second, logr.Discard())
+	r := NewRecorder(c, nil, clk, 10*time.Second, logr.Discard())
 	ctx := context.Background()
 	report := func(step int64) {
 		t.Helper()
@@ -75,7 +75,7 @@ func TestRecorderWritesAtMostEveryInterval(t *testing.T) {
 	}
 
 	// A new Recorder (a restarted manager) reads the curve back and goes on.
-	r2 := NewRecorder(c, clk, 10*time.Second, logr.Discard())
+	r2 := NewRecorder(c, nil, clk, 10*time.Second, logr.Discard())
 	if err := r2.Record(ctx, "ml", trial.Name, string(trial.UID), stepmetrics.Report{Step: 1000, Metrics: map[string]float64{"val_loss": 0.0001}}); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,14 @@ func (f *fakeStores) DeletePrefix(context.Context, string) (int64, int64, error)
 	return 0, 0, errors.New("not used by the Trial reconciler")
 }
 
+func (f *fakeStores) Concat(context.Context, string, string, string, int64, func([]byte) bool) (int64, int64, error) {
+	return 0, 0, errors.New("not used by the Trial reconciler")
+}
+
+func (f *fakeStores) Exists(context.Context, string) (bool, error) {
+	return false, errors.New("not used by the Trial reconciler")
+}
+
 func (f *fakeStores) Put(_ context.Context, key string, data []byte, _ string) error {
 	if f.putErr != nil {
 		return f.putErr
@@ -77,12 +85,18 @@ func s3Experiment(required bool) *crucible.Experiment {
 // reported val_loss.
 func endedRun(t *testing.T, exp *crucible.Experiment, stores *fakeStores) (*fixture, *crucible.Trial) {
 	t.Helper()
+	return endedRunWith(t, exp, fixtureOptions{stores: stores})
+}
+
+// endedRunWith is endedRun with the fixture's options.
+func endedRunWith(t *testing.T, exp *crucible.Experiment, o fixtureOptions) (*fixture, *crucible.Trial) {
+	t.Helper()
 	trial := sweepTrial(exp)
 	trial.Status = crucible.TrialStatus{Phase: crucible.TrialRunning, JobName: trial.Name, ObservedGeneration: 1,
 		StartTime: &metav1.Time{Time: t0}}
 	ended := now.Add(-time.Second)
 	pod := makePod(trial, trial.Name+"-x", t0).Terminated(0, "Completed", `{"val_loss": 0.25}`).Obj()
-	f := newFixture(t, fixtureOptions{stores: stores}, exp, trial, makeJob(trial).Complete(ended).Obj(), pod)
+	f := newFixture(t, o, exp, trial, makeJob(trial).Complete(ended).Obj(), pod)
 	return f, trial
 }
 

@@ -128,6 +128,16 @@ func (r *Reconciler) earlyStop(ctx context.Context, exp *crucible.Experiment, tr
 			return true, fmt.Errorf("deleting the stopped trial's Job: %w", err)
 		}
 	}
+	if r.series != nil {
+		// A stopped trial's artifacts have no manifest: its series is
+		// written now, or, if the store refuses, by a later pass
+		// (needsSeal).
+		sealed, err := r.series.Seal(ctx, exp, trial)
+		if err != nil {
+			return true, fmt.Errorf("storing the stopped trial's step metrics: %w", err)
+		}
+		sealed.Record(trial)
+	}
 	return true, nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/controller/backoff"
 	"github.com/crucible-dev/crucible/internal/controller/index"
+	"github.com/crucible-dev/crucible/internal/controller/steps"
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/monitoring"
@@ -74,13 +75,23 @@ type Reconciler struct {
 	// stepEvents brings back a Trial whose step metrics were written, to
 	// judge it by the early-stopping rule.
 	stepEvents <-chan event.GenericEvent
+	// series ends a trial's series of step metrics when it ends; nil when
+	// the manager serves no endpoint.
+	series SeriesSealer
 }
 
-// WithStepMetrics gives trial Jobs the step metrics endpoint, and has the
+// SeriesSealer ends the series of step metrics of a trial that ended, and
+// writes it to the Experiment's s3 store (steps.Recorder).
+type SeriesSealer interface {
+	Seal(ctx context.Context, exp *crucible.Experiment, trial *crucible.Trial) (steps.Sealed, error)
+}
+
+// WithStepMetrics gives trial Jobs the step metrics endpoint, has the
 // reconciler judge a trial by the early-stopping rule whenever events
-// brings it back (after its step metrics were written).
-func WithStepMetrics(sm *jobspec.StepMetrics, events <-chan event.GenericEvent) Option {
-	return func(r *Reconciler) { r.stepMetrics, r.stepEvents = sm, events }
+// brings it back (after its step metrics were written), and end its series
+// with series (nil: none) when it ends.
+func WithStepMetrics(sm *jobspec.StepMetrics, events <-chan event.GenericEvent, series SeriesSealer) Option {
+	return func(r *Reconciler) { r.stepMetrics, r.stepEvents, r.series = sm, events, series }
 }
 
 // Option configures a Reconciler.
@@ -284,10 +295,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if isFinished(&trial.Status) {
 		r.gone.forget(req.NamespacedName)
 		// An ended Trial is a record; only its provenance may be missing
-		// (the store refused it at the end) and its Job be collected.
-		if trial.Status.Provenance == nil {
+		// (the store refused it at the end), or the series of a stopped
+		// trial's step metrics, and its Job be collected.
+		if trial.Status.Provenance == nil || r.needsSeal(trial) {
 			before := trial.DeepCopy()
-			err := r.recordProvenance(ctx, trial)
+			var err error
+			if r.needsSeal(trial) {
+				err = r.sealSeries(ctx, trial)
+			}
+			if trial.Status.Provenance == nil {
+				err = errors.Join(err, r.recordProvenance(ctx, trial))
+			}
 			if werr := r.writeStatus(ctx, before, trial, err == nil); werr != nil || err != nil {
 				return ctrl.Result{}, errors.Join(err, werr)
 			}
@@ -394,11 +412,46 @@ func (r *Reconciler) observe(ctx context.Context, exp *crucible.Experiment, tria
 		}
 		obs.failedCreate = latestEvent(events.Items)
 	}
-	if ended && exp.Spec.Artifacts != nil && exp.Spec.Artifacts.S3 != nil {
-		m, err := r.listArtifacts(ctx, exp, trial)
-		obs.listing = &listing{manifest: m, err: err}
+	if !ended {
+		return obs, nil
+	}
+	// The series of the trial's step metrics is one of its artifacts:
+	// written before they are listed.
+	var sealed steps.Sealed
+	var err error
+	if r.series != nil {
+		sealed, err = r.series.Seal(ctx, exp, trial)
+	}
+	if exp.Spec.Artifacts != nil && exp.Spec.Artifacts.S3 != nil {
+		var m artifacts.Manifest
+		if err == nil {
+			m, err = r.listArtifacts(ctx, exp, trial)
+		}
+		obs.listing = &listing{manifest: m, sealed: sealed, err: err}
 	}
 	return obs, nil
+}
+
+// needsSeal reports whether an ended trial's series of step metrics was
+// never written: a Stopped trial whose store refused it. A Trial that ended
+// otherwise wrote it before its artifacts were listed, or did not end.
+func (r *Reconciler) needsSeal(trial *crucible.Trial) bool {
+	return r.series != nil && trial.Status.Phase == crucible.TrialStopped && steps.NeedsSeal(trial)
+}
+
+// sealSeries writes a stopped trial's series of step metrics and records
+// where.
+func (r *Reconciler) sealSeries(ctx context.Context, trial *crucible.Trial) error {
+	exp, err := r.experiment(ctx, trial)
+	if exp == nil || err != nil {
+		return err
+	}
+	sealed, err := r.series.Seal(ctx, exp, trial)
+	if err != nil {
+		return err
+	}
+	sealed.Record(trial)
+	return nil
 }
 
 // latestEvent returns the Event seen last, nil when there is none.

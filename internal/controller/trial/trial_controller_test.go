@@ -98,6 +98,8 @@ type fixtureOptions struct {
 	stores store.Opener
 	// signer signs provenance records; unsigned when nil.
 	signer *provenance.Signer
+	// series ends trials' series of step metrics; none when nil.
+	series SeriesSealer
 }
 
 func newFixture(t *testing.T, o fixtureOptions, objs ...client.Object) *fixture {
@@ -158,7 +160,8 @@ func newFixture(t *testing.T, o fixtureOptions, objs ...client.Object) *fixture 
 		reader = f.store
 	}
 	f.r = NewReconciler(c, reader, f.recorder, WithClock(f.clock), WithStores(o.stores),
-		WithProvenance(Provenance{Builder: provenance.Builder{ID: DefaultBuilderID, Version: "v0.0.0-test"}, Signer: o.signer}))
+		WithProvenance(Provenance{Builder: provenance.Builder{ID: DefaultBuilderID, Version: "v0.0.0-test"}, Signer: o.signer}),
+		WithStepMetrics(nil, nil, o.series))
 	return f
 }
 

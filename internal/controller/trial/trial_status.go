@@ -15,6 +15,7 @@ import (
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
+	"github.com/crucible-dev/crucible/internal/controller/steps"
 	"github.com/crucible-dev/crucible/internal/metrics"
 )
 
@@ -67,7 +68,9 @@ type observed struct {
 // listing is the result of listing a trial's artifacts.
 type listing struct {
 	manifest artifacts.Manifest
-	err      error
+	// sealed is where the series of the trial's step metrics was written.
+	sealed steps.Sealed
+	err    error
 }
 
 // setStatusFromJob computes the Trial's status from what the pass
@@ -217,6 +220,7 @@ func end(trial *crucible.Trial, exp *crucible.Experiment, l *listing, out outcom
 		if a.S3 != nil && l != nil && l.err == nil {
 			m := l.manifest
 			rec.Objects, rec.Bytes, rec.ManifestDigest = &m.Objects, &m.Bytes, m.Digest
+			l.sealed.Record(trial)
 			if a.Required && m.Objects == 0 && out.reason == "" {
 				out = outcome{reason: crucible.ReasonArtifactsMissing, end: out.end, metrics: out.metrics,
 					message: fmt.Sprintf("the run exited 0 but wrote no artifact under %s, and spec.artifacts.required is set", rec.URI)}

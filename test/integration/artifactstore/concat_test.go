@@ -140,14 +140,14 @@ func TestConcat(t *testing.T) {
 		}
 	})
 
-	t.Run("an empty prefix writes an empty object", func(t *testing.T) {
+	t.Run("no objects: nothing is written", func(t *testing.T) {
 		dst := "runs/empty.jsonl"
-		lines, n, err := e.store.Concat(t.Context(), "runs/none/", dst, "application/jsonl", 1<<20, nil)
-		if err != nil || lines != 0 || n != 0 {
-			t.Fatalf("Concat of nothing = %d, %d, %v; want 0, 0, nil", lines, n, err)
+		_, _, err := e.store.Concat(t.Context(), "runs/none/", dst, "application/jsonl", 1<<20, nil)
+		if !errors.Is(err, artifacts.ErrNoObjects) {
+			t.Fatalf("Concat of nothing: %v; want ErrNoObjects", err)
 		}
-		if got, ok := e.get(t, dst); !ok || got != "" {
-			t.Errorf("joined %q (exists %v); want an empty object", got, ok)
+		if _, ok := e.get(t, dst); ok {
+			t.Errorf("%s was written", dst)
 		}
 	})
 
