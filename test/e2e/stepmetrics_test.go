@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -29,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	trialcontroller "github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
 	"github.com/crucible-dev/crucible/internal/stepmetrics"
@@ -197,6 +199,11 @@ var _ = Describe("Step metrics", func() {
 		withES := ashaSweep(nsES, &crucible.EarlyStoppingSpec{ASHA: &crucible.ASHASpec{
 			GracePeriod: 1, ReductionFactor: 3, MaxResource: 81}})
 		without := ashaSweep(nsAll, nil)
+		// Both with an s3 store: a trial's end then waits for its series
+		// and its artifacts to be written and listed, in both sweeps.
+		var mcES *minio.Client
+		withES.Spec.Artifacts, mcES = s3Store(ctx, nsES)
+		without.Spec.Artifacts, _ = s3Store(ctx, nsAll)
 		Expect(k8sClient.Create(ctx, withES)).To(Succeed())
 		Expect(k8sClient.Create(ctx, without)).To(Succeed())
 
@@ -229,6 +236,19 @@ var _ = Describe("Step metrics", func() {
 		for _, t := range trials {
 			res := resultsES[t.Name]
 			Expect(res.err).NotTo(HaveOccurred(), "the trainer of %s", t.Name)
+			// Every report the endpoint accepted, stopped or not, is in
+			// the trial's metrics.jsonl, and no other.
+			a := withES.Spec.Artifacts.S3
+			Expect(t.Status.StepMetrics).NotTo(BeNil(), "Trial %s", t.Name)
+			Expect(t.Status.StepMetrics.StoredReports).To(HaveValue(Equal(int64(res.accepted))), "Trial %s", t.Name)
+			var steps []int64
+			for _, l := range readSeries(ctx, mcES, a.Bucket, artifacts.StepMetricsKey(a.Prefix, withES, &t)) {
+				steps = append(steps, l.Step)
+			}
+			Expect(steps).To(HaveLen(res.accepted), "Trial %s", t.Name)
+			for i, step := range steps {
+				Expect(step).To(Equal(int64(i+1)), "Trial %s", t.Name)
+			}
 			if t.Name == best {
 				Expect(t.Status.Phase).To(Equal(crucible.TrialSucceeded), "the best trial %s: %s %s", t.Name, t.Status.Reason, t.Status.Message)
 				Expect(parseFloat(t.Status.Objective)).To(BeNumerically("~", bestLoss, 1e-9))
