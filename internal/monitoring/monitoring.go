@@ -45,6 +45,14 @@ var (
 		Help: "Writes of a trial's step metrics to its status.",
 	})
 
+	// StepMetricsChunks counts the chunks of trials' full series of step
+	// metrics written to their s3 stores: at most one per trial every
+	// 10 s, and one when the trial ends.
+	StepMetricsChunks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crucible_step_metrics_chunks_total",
+		Help: "Chunks of a trial's full series of step metrics written to its artifact store.",
+	})
+
 	// ReconcileErrors counts reconcile passes that returned an error, by
 	// controller.
 	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -54,7 +62,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(TrialsCreated, TrialsFinished, TrialDuration, TrialStatusWrites, StepMetricsWrites, ReconcileErrors)
+	metrics.Registry.MustRegister(TrialsCreated, TrialsFinished, TrialDuration, TrialStatusWrites, StepMetricsWrites, StepMetricsChunks, ReconcileErrors)
 }
 
 // The metrics endpoint authenticates and authorizes its scrapers.

@@ -17,6 +17,7 @@ import (
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
 	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/metrics"
+	"github.com/crucible-dev/crucible/internal/monitoring"
 	"github.com/crucible-dev/crucible/internal/stepmetrics"
 )
 
@@ -189,7 +190,11 @@ func (r *Recorder) putChunk(ctx context.Context, c *curve, from int64, data []by
 		return err
 	}
 	key := artifacts.StepChunksPrefix(exp.Spec.Artifacts.S3.Prefix, exp, c.trial()) + chunkName(from)
-	return st.Put(ctx, key, data, seriesContentType)
+	if err := st.Put(ctx, key, data, seriesContentType); err != nil {
+		return err
+	}
+	monitoring.StepMetricsChunks.Inc()
+	return nil
 }
 
 // chunkName names a chunk by its first step, zero-padded to the digits of

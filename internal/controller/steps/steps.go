@@ -98,7 +98,7 @@ type Recorder struct {
 	mu     sync.Mutex
 	curves map[types.UID]*curve
 	// storing bounds the chunks being written at once; stored waits for
-	// them.
+	// the goroutines that write them.
 	storing chan struct{}
 	stored  sync.WaitGroup
 }
@@ -267,6 +267,11 @@ func (r *Recorder) forget(c *curve) {
 // chunks of their pending reports (and, when all is set, waits for them),
 // and forgets those idle for long.
 func (r *Recorder) flush(ctx context.Context, all bool) {
+	if all {
+		// Chunks being written on a context that ended fail at once, and
+		// are written again below.
+		r.stored.Wait()
+	}
 	r.mu.Lock()
 	curves := make([]*curve, 0, len(r.curves))
 	for _, c := range r.curves {
@@ -285,7 +290,7 @@ func (r *Recorder) flush(ctx context.Context, all bool) {
 		idle := !c.dirty && len(c.pending) == 0 && !c.storing && now.Sub(c.lastSeen) >= idleAfter
 		c.mu.Unlock()
 		if toStore {
-			r.startStoring(ctx, c, all)
+			r.startStoring(ctx, c)
 		}
 		if idle {
 			r.forget(c)
@@ -297,25 +302,20 @@ func (r *Recorder) flush(ctx context.Context, all bool) {
 }
 
 // startStoring writes the curve's pending chunk in a goroutine of its own,
-// unless maxStoring are being written already: then it waits for the next
-// flush, or, when wait is set, for a goroutine.
-func (r *Recorder) startStoring(ctx context.Context, c *curve, wait bool) {
-	if wait {
-		r.storing <- struct{}{}
-	} else {
-		select {
-		case r.storing <- struct{}{}:
-		default:
-			return
-		}
-	}
+// which waits its turn among the maxStoring written at once: a slow store
+// holds one goroutine per curve at most, never the flusher.
+func (r *Recorder) startStoring(ctx context.Context, c *curve) {
 	c.mu.Lock()
 	c.storing = true
 	c.mu.Unlock()
 	r.stored.Go(func() {
-		defer func() { <-r.storing }()
-		if err := r.storeChunk(ctx, c); err != nil {
-			r.log.Error(err, "storing step metrics; will retry", "trial", c.key)
+		select {
+		case r.storing <- struct{}{}:
+			defer func() { <-r.storing }()
+			if err := r.storeChunk(ctx, c); err != nil {
+				r.log.Error(err, "storing step metrics; will retry", "trial", c.key)
+			}
+		case <-ctx.Done():
 		}
 		c.mu.Lock()
 		c.storing = false
