@@ -176,7 +176,7 @@ bench-dashboard: build chromium dev-cluster ## The dashboard on 10,000 trials: p
 	go run ./test/dashboardbench -kubeconfig $(CLUSTER_KUBECONFIG)
 
 .PHONY: bench-step-metrics
-bench-step-metrics: build dev-cluster ## Step metrics: 100 trials x 100 steps; reports/s, latency, 429s, manager CPU/RSS, status writes per trial.
+bench-step-metrics: build s3-assets dev-cluster ## Step metrics: 100 trials x 100 steps; reports/s, latency, 429s, manager CPU/RSS, status and store writes per trial.
 	E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test ./test/stepbench/ -run '^TestStepMetricsBench$$' -count=1 -v -timeout 15m
 
 .PHONY: bench-digest

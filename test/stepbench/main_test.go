@@ -4,9 +4,10 @@
 // Pods' own ServiceAccount tokens (the test plays the kubelet and requests
 // them). It reports the accepted reports per second, the latency of a
 // report, the refusals to slow down (429), the manager's CPU and peak
-// memory, and the status writes the curves cost per trial; and it fails
-// when a report is lost or a trial's curve is written more often than once
-// per write interval.
+// memory, the status writes the curves cost per trial, and the chunks of
+// the full series written to the Experiment's s3 store (test/s3server);
+// and it fails when a report is lost, or a trial's curve or series is
+// written more often than once per write interval.
 //
 //	E2E_KUBECONFIG=.cluster/kubeconfig go test ./test/stepbench/ -run TestStepMetricsBench -count=1 -v
 //
@@ -16,11 +17,14 @@ package stepbench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -34,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,6 +56,7 @@ import (
 	"github.com/crucible-dev/crucible/pkg/trainer"
 	"github.com/crucible-dev/crucible/test/builder"
 	"github.com/crucible-dev/crucible/test/framework"
+	"github.com/crucible-dev/crucible/test/s3server"
 )
 
 const (
@@ -100,14 +106,36 @@ func TestStepMetricsBench(t *testing.T) {
 	must(t, framework.Install(ctx, cl))
 
 	mgr, metricsAddr, stepsAddr := startManager(ctx, t, kubeconfig)
+	// Started before the namespace, so that it stops after the namespace
+	// and its Experiment, whose artifacts are deleted, are gone.
+	srv := s3server.StartT(t, t.TempDir())
 	ns := newNamespace(ctx, t, cl)
 
 	exp := builder.MakeExperiment("steps", ns).IntRange("depth", 1, trials, 1).Seeds(1234, 1).Parallelism(trials).Obj()
+	var mc *minio.Client
+	exp.Spec.Artifacts, mc = s3Store(ctx, t, cl, srv, ns)
 	exp.Spec.PodTemplate = &corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{durationAnnotation: podDuration.String()}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{}},
 	}
 	must(t, cl.Create(ctx, exp))
+	t.Cleanup(func() {
+		// Before the namespace, whose deletion takes the store's
+		// credentials Secret with it: the Experiment's artifacts are
+		// deleted while the operator can still reach them.
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := cl.Delete(ctx, exp); client.IgnoreNotFound(err) != nil {
+			t.Errorf("deleting Experiment %s: %v", exp.Name, err)
+			return
+		}
+		err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
+			return apierrors.IsNotFound(cl.Get(ctx, client.ObjectKeyFromObject(exp), &crucible.Experiment{})), nil
+		})
+		if err != nil {
+			t.Errorf("Experiment %s was not deleted within %s", exp.Name, cleanupTimeout)
+		}
+	})
 	start := time.Now()
 	pods := runningTrials(ctx, t, cl, ns)
 	t.Logf("%d trials Running, their Pods too, in %s", len(pods), time.Since(start).Round(time.Millisecond))
@@ -124,6 +152,7 @@ func TestStepMetricsBench(t *testing.T) {
 	must(t, errors.Join(errs...))
 
 	writesBefore := scrapeCounter(ctx, t, metricsAddr, "crucible_step_metrics_writes_total")
+	chunksBefore := scrapeCounter(ctx, t, metricsAddr, "crucible_step_metrics_chunks_total")
 	statusWritesBefore := scrapeCounter(ctx, t, metricsAddr, "crucible_trial_status_writes_total")
 	usageBefore, err := mgr.Usage()
 	must(t, err)
@@ -169,6 +198,17 @@ func TestStepMetricsBench(t *testing.T) {
 		t.Fatalf("not every report reached its Trial's status within %s: %d trials short, e.g. %v", recordTimeout, len(lost), lost[:min(5, len(lost))])
 	}
 	recorded := time.Since(fire)
+	// Every report in the store too, within a write interval.
+	var chunks map[string]int
+	var stored int
+	err = wait.PollUntilContextTimeout(ctx, pollInterval, recordTimeout, true, func(ctx context.Context) (bool, error) {
+		chunks, stored = storedSeries(ctx, mc, exp.Spec.Artifacts.S3)
+		return stored == trials*stepsPerTrial, nil
+	})
+	if err != nil {
+		t.Fatalf("%d of %d reports in the store's chunks within %s", stored, trials*stepsPerTrial, recordTimeout)
+	}
+	storedAll := time.Since(fire)
 	usageAfter, err := mgr.Usage()
 	must(t, err)
 	// The watch may deliver the last writes a moment after a List shows
@@ -176,6 +216,7 @@ func TestStepMetricsBench(t *testing.T) {
 	perTrial := writes.waitFor(ctx, t, trials)
 	writesAfter := scrapeCounter(ctx, t, metricsAddr, "crucible_step_metrics_writes_total")
 	statusWritesAfter := scrapeCounter(ctx, t, metricsAddr, "crucible_trial_status_writes_total")
+	chunksAfter := scrapeCounter(ctx, t, metricsAddr, "crucible_step_metrics_chunks_total")
 
 	accepted, tooMany, okLatency, limitedLatency := stats.result()
 	counts := make([]int, 0, len(perTrial))
@@ -197,6 +238,10 @@ func TestStepMetricsBench(t *testing.T) {
 	t.Logf("status writes of the curves: %.0f (crucible_step_metrics_writes_total), %.2f per trial; watched per trial: min %d, median %d, max %d, for %d reports each",
 		writesAfter-writesBefore, (writesAfter-writesBefore)/trials, counts[0], counts[len(counts)/2], counts[len(counts)-1], stepsPerTrial)
 	t.Logf("the Trial reconciler's own status writes meanwhile: %.0f", statusWritesAfter-statusWritesBefore)
+	chunkCounts := slices.Sorted(maps.Values(chunks))
+	t.Logf("store writes of the full series: %.0f chunks (crucible_step_metrics_chunks_total), %.2f per trial (min %d, median %d, max %d); every report stored %s after the first",
+		chunksAfter-chunksBefore, (chunksAfter-chunksBefore)/trials, chunkCounts[0], chunkCounts[len(chunkCounts)/2], chunkCounts[len(chunkCounts)-1],
+		storedAll.Round(time.Millisecond))
 
 	// Bounded by the interval, not by the steps: the first report is
 	// written at once, then at most one write per interval.
@@ -206,6 +251,15 @@ func TestStepMetricsBench(t *testing.T) {
 			t.Errorf("trial %s: its curve was written %d times in %s; at most %d (once at the first report, then once per %s)",
 				name, n, recorded.Round(time.Millisecond), bound, writeInterval)
 		}
+	}
+	storeBound := 1 + int(math.Ceil(float64(storedAll)/float64(writeInterval)))
+	for name, n := range chunks {
+		if n > storeBound {
+			t.Errorf("trial %s: %d chunks of its series in %s; at most %d (once per %s)", name, n, storedAll.Round(time.Millisecond), storeBound, writeInterval)
+		}
+	}
+	if len(chunks) != trials {
+		t.Errorf("chunks of %d trials; want %d", len(chunks), trials)
 	}
 	if got := writesAfter - writesBefore; got > float64(trials*bound) {
 		t.Errorf("crucible_step_metrics_writes_total grew by %.0f; at most %d for %d trials", got, trials*bound, trials)
@@ -230,7 +284,9 @@ func startManager(ctx context.Context, t *testing.T, kubeconfig string) (m *fram
 	m, err := framework.StartManager(kubeconfig, logPath,
 		"--metrics-bind-address="+metricsAddr, "--metrics-secure=false",
 		"--step-metrics-bind-address="+stepsAddr, "--step-metrics-url=https://"+stepsAddr,
-		"--step-metrics-cert-dir="+certDir(), "--step-metrics-write-interval="+writeInterval.String())
+		"--step-metrics-cert-dir="+certDir(), "--step-metrics-write-interval="+writeInterval.String(),
+		// The s3 store runs on loopback, over plain HTTP (test/s3server).
+		"--artifact-endpoints=127.0.0.1", "--artifact-allow-insecure")
 	must(t, err)
 	t.Cleanup(func() {
 		if err := m.Stop(30 * time.Second); err != nil {
@@ -249,6 +305,55 @@ func startManager(ctx context.Context, t *testing.T, kubeconfig string) (m *fram
 	}
 	t.Logf("manager pid %d, log %s", m.Pid(), logPath)
 	return m, metricsAddr, stepsAddr
+}
+
+// s3Store makes a bucket on srv, puts its credentials in a Secret of ns,
+// and returns the artifacts spec that names it and a client of srv.
+func s3Store(ctx context.Context, t *testing.T, cl client.Client, srv *s3server.Server, ns string) (*crucible.ArtifactsSpec, *minio.Client) {
+	t.Helper()
+	mc, err := srv.Client()
+	must(t, err)
+	const bucket, secret = "runs", "store-credentials"
+	must(t, mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: srv.Region}))
+	must(t, cl.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: ns},
+		StringData: map[string]string{
+			crucible.SecretKeyAccessKeyID:     srv.AccessKey,
+			crucible.SecretKeySecretAccessKey: srv.SecretKey,
+		},
+	}))
+	return &crucible.ArtifactsSpec{S3: &crucible.S3ArtifactStore{
+		Endpoint: srv.Host(), Bucket: bucket, Prefix: "bench", Region: srv.Region, Insecure: true,
+		CredentialsSecret: crucible.SecretReference{Name: secret},
+	}}, mc
+}
+
+// storedSeries lists the chunks of the trials' series in the store: how
+// many each trial has, by the trial's directory, and how many reports they
+// hold in all.
+func storedSeries(ctx context.Context, mc *minio.Client, s3 *crucible.S3ArtifactStore) (chunks map[string]int, reports int) {
+	chunks = map[string]int{}
+	for o := range mc.ListObjects(ctx, s3.Bucket, minio.ListObjectsOptions{Prefix: s3.Prefix + "/", Recursive: true}) {
+		if o.Err != nil {
+			return chunks, -1
+		}
+		dir, _, ok := strings.Cut(o.Key, ".steps/")
+		if !ok {
+			continue
+		}
+		chunks[dir]++
+		obj, err := mc.GetObject(ctx, s3.Bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return chunks, -1
+		}
+		data, err := io.ReadAll(obj)
+		_ = obj.Close()
+		if err != nil {
+			return chunks, -1
+		}
+		reports += bytes.Count(data, []byte{'\n'})
+	}
+	return chunks, reports
 }
 
 // certDir holds the endpoint's certificate, and ca.crt.
