@@ -270,7 +270,8 @@ type StepMetrics struct {
 	// an s3 artifact store: s3://<bucket>/<trial prefix>metrics.jsonl, one
 	// of the trial's artifacts. It is JSON Lines, one report per line in
 	// the order of their steps:
-	// {"step":N,"time":"<RFC 3339>","metrics":{"<name>":<value>,...}}.
+	// {"step":N,"metrics":{"<name>":<value>,...}}, nothing else, so that
+	// the same reports make the same file.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1100
 	URI string `json:"uri,omitempty"`

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -83,13 +82,12 @@ func hasS3(exp *crucible.Experiment) bool {
 	return exp.Spec.Artifacts != nil && exp.Spec.Artifacts.S3 != nil
 }
 
-// appendReport adds the line of r, accepted at now, to the curve's pending
-// chunk; c.mu held.
-func (c *curve) appendReport(r stepmetrics.Report, now time.Time) {
+// appendReport adds the line of r to the curve's pending chunk; c.mu held.
+func (c *curve) appendReport(r stepmetrics.Report) {
 	if !c.store {
 		return
 	}
-	line := seriesLine(r, now)
+	line := seriesLine(r)
 	if len(c.pending)+len(line) > maxPendingBytes || c.queued+int64(len(line)) > MaxSeriesBytes {
 		c.unstored++
 		return
@@ -102,18 +100,19 @@ func (c *curve) appendReport(r stepmetrics.Report, now time.Time) {
 }
 
 // seriesLine is r as a line of metrics.jsonl:
-// {"step":N,"time":"<RFC 3339, UTC>","metrics":{...}}, metrics in the order
-// of their names, values spelled as package metrics spells them.
-func seriesLine(r stepmetrics.Report, now time.Time) []byte {
+// {"step":N,"metrics":{...}}, metrics in the order of their names, values
+// spelled as package metrics spells them. Nothing of when it came: the file
+// is a pure function of the reports, so that a trainer that reports the
+// same steps writes the same artifacts (a reproduction compares their
+// manifest digests).
+func seriesLine(r stepmetrics.Report) []byte {
 	names := make([]string, 0, len(r.Metrics))
 	for name := range r.Metrics {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	b := append([]byte(`{"step":`), strconv.FormatInt(r.Step, 10)...)
-	b = append(b, `,"time":"`...)
-	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","metrics":{`...)
+	b = append(b, `,"metrics":{`...)
 	for i, name := range names {
 		if i > 0 {
 			b = append(b, ',')

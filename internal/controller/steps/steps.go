@@ -178,7 +178,7 @@ func (r *Recorder) Record(ctx context.Context, namespace, trial, uid string, rep
 	}
 	c.reports++
 	c.dirty = true
-	c.appendReport(report, now)
+	c.appendReport(report)
 	if now.Sub(c.lastWrite) >= r.interval {
 		return r.write(ctx, c, now)
 	}
