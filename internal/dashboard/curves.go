@@ -23,6 +23,11 @@ const (
 type stepsView struct {
 	Reports  int64
 	LastStep int64
+	// SeriesURI is where the full series was written; Stored is how many
+	// reports it holds, when StoredKnown.
+	SeriesURI   string
+	Stored      int64
+	StoredKnown bool
 	// Latest is each metric's latest value, the objective's first.
 	Latest []latestRow
 	// Chart is the chart's data, embedded in the page as JSON.
@@ -74,7 +79,10 @@ func stepsOf(t *crucible.Trial, objective string, goal crucible.Goal) *stepsView
 	slices.SortStableFunc(series, func(a, b crucible.StepSeries) int {
 		return cmp.Or(-cmp.Compare(boolInt(a.Metric == objective), boolInt(b.Metric == objective)), cmp.Compare(a.Metric, b.Metric))
 	})
-	v := &stepsView{Reports: sm.Reports, LastStep: sm.LastStep, Chart: curvesDoc{Metric: objective, Goal: goal}}
+	v := &stepsView{Reports: sm.Reports, LastStep: sm.LastStep, SeriesURI: sm.URI, Chart: curvesDoc{Metric: objective, Goal: goal}}
+	if sm.StoredReports != nil {
+		v.Stored, v.StoredKnown = *sm.StoredReports, true
+	}
 	for _, s := range series {
 		obj := objective != "" && s.Metric == objective
 		row := latestRow{Metric: s.Metric, Reports: s.Reports, Objective: obj}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
@@ -59,6 +60,8 @@ func TestTrialPageStepMetrics(t *testing.T) {
 	withSteps.Status.StepMetrics = stepMetrics(
 		curve("accuracy", "0.5", "0.7", "0.8", "0.9"),
 		curve("val_loss", "0.9", "0.4", "oops", "0.100"))
+	withSteps.Status.StepMetrics.URI = "s3://runs/ml/sweep/uid/sweep-09/uid/metrics.jsonl"
+	withSteps.Status.StepMetrics.StoredReports = ptr.To[int64](4)
 	without := sweepTrials(exp)[0]
 	s, _ := fixture{objs: []client.Object{exp, withSteps, without}}.serve(t)
 
@@ -84,6 +87,7 @@ func TestTrialPageStepMetrics(t *testing.T) {
 	for _, c := range []string{
 		latest,
 		`4 reports up to step 300.`,
+		`Every report is in <code id="trial-series-uri">s3://runs/ml/sweep/uid/sweep-09/uid/metrics.jsonl</code> (4 reports).`,
 		`<div id="step-chart" class="chart" data-series=""`,
 		`<script src="/static/dashboard.js?v=`,
 	} {
