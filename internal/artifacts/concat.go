@@ -122,14 +122,25 @@ func (s *s3Store) joinLines(ctx context.Context, prefix string, w io.Writer, max
 
 // copyLines copies to w the lines of r that keep keeps (all when keep is
 // nil), each ended by a newline (a last line without one gets one), at most
-// room bytes of them.
+// room bytes of them. It skips a line longer than MaxLineBytes.
 func copyLines(r *bufio.Reader, w io.Writer, room int64, keep func([]byte) bool) (lines, n int64, err error) {
 	for {
 		line, err := r.ReadSlice('\n')
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			return lines, n, fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
-		case err != nil && !errors.Is(err, io.EOF):
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Not a line of any writer that keeps to the limit: read past
+			// it, whatever its length, holding no more of it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = r.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return lines, n, err
+			}
+			if err != nil {
+				return lines, n, nil
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
 			return lines, n, err
 		}
 		if len(bytes.TrimSpace(line)) > 0 && (keep == nil || keep(line)) {

@@ -63,11 +63,11 @@ type Store interface {
 	// Concat writes under dstKey, of the given content type, the lines of
 	// the objects under srcPrefix, one object after the other in the order
 	// of their keys, keeping those keep returns true for (all when keep is
-	// nil) and skipping empty ones; each ends in a newline, a last line
-	// without one gets one. It returns how many lines and bytes it wrote.
+	// nil) and skipping empty ones and those longer than MaxLineBytes;
+	// each ends in a newline, a last line without one gets one. It returns how many lines and bytes it wrote.
 	// It holds one line (at most MaxLineBytes) and one part of the upload
-	// (5 MiB) at a time. It writes nothing, and returns an error, when a
-	// line is too long, when the object would be longer than maxBytes
+	// (5 MiB) at a time. It writes nothing, and returns an error, when the
+	// object would be longer than maxBytes
 	// (wrapping ErrTooLarge), past Limits.MaxObjects objects (wrapping
 	// ErrTooManyObjects), when there is no object under srcPrefix (wrapping
 	// ErrNoObjects), or when reading or writing fails. It refuses the empty

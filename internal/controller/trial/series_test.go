@@ -3,6 +3,7 @@ package trial
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/artifacts"
 	"github.com/crucible-dev/crucible/internal/controller/steps"
 )
 
@@ -131,5 +133,24 @@ func TestReconcileSealsAStoppedTrialsSeries(t *testing.T) {
 	// Recorded: no later pass writes it again.
 	if _, err := f.reconcile(t, got); err != nil || len(sealer.calls) != 2 {
 		t.Errorf("a third pass: %v, sealed %d times; want no more", err, len(sealer.calls))
+	}
+}
+
+// TestReconcileFailsATrialWhoseSeriesCannotBeJoined: past the store's
+// limit of objects (a trainer that wrote a flood of objects beside its
+// prefix), the series can never be joined: the trial fails with the reason
+// an overfull prefix gets, rather than waiting for ever.
+func TestReconcileFailsATrialWhoseSeriesCannotBeJoined(t *testing.T) {
+	exp := s3Experiment(false)
+	stores := &fakeStores{}
+	sealer := &fakeSealer{err: fmt.Errorf("storing the step metrics: joining: more than 100000 objects: %w", artifacts.ErrTooManyObjects)}
+	f, trial := endedRunWith(t, exp, fixtureOptions{stores: stores, series: sealer})
+
+	if _, err := f.reconcile(t, trial); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	got := f.trial(t, trial).Status
+	if got.Phase != crucible.TrialFailed || got.Reason != crucible.ReasonArtifactsTooMany || !strings.Contains(got.Message, "step metrics") {
+		t.Errorf("phase %s, reason %s (%s); want Failed, %s, naming the step metrics", got.Phase, got.Reason, got.Message, crucible.ReasonArtifactsTooMany)
 	}
 }
