@@ -25,9 +25,9 @@ const (
 	// maxExcerpt bounds how much of a trainer's message or log tail is
 	// quoted in a failure message.
 	maxExcerpt = 300
-	// podGracePeriod is how long after its Job completed a Trial waits for
-	// the Pod's final status to reach the cache before it concludes the Pod
-	// is gone and its metrics lost.
+	// podGracePeriod is how long after its Job completed, or failed, a
+	// Trial waits for the Pod's final status to reach the cache before it
+	// concludes the Pod is gone and its metrics, or its exit code, lost.
 	podGracePeriod = 30 * time.Second
 	// pendingGracePeriod is how long after its Job's creation a Trial whose
 	// Pod cannot start (see waitingReason) records that it is Pending, and
@@ -102,6 +102,14 @@ func setStatusFromJob(trial *crucible.Trial, exp *crucible.Experiment, obs obser
 	term := trainerTerminated(pod)
 
 	if c := jobCondition(job, batchv1.JobFailed); c != nil {
+		if term == nil && pod != nil && !podFinished(pod) && c.Reason != batchv1.JobReasonDeadlineExceeded {
+			// The Job controller saw the trainer fail before this cache
+			// saw its Pod end (two informers): wait for the exit code and
+			// the log tail, a while, rather than record a bare PodFailed.
+			if waited := now.Sub(c.LastTransitionTime.Time); waited < podGracePeriod {
+				return podGracePeriod - waited
+			}
+		}
 		reason, msg := failureReason(c, pod, term)
 		end(trial, exp, obs.listing, outcome{reason: reason, message: msg, end: c.LastTransitionTime}, recordJob, now)
 		return 0
@@ -442,6 +450,11 @@ func failureReason(c *batchv1.JobCondition, pod *corev1.Pod, term *corev1.Contai
 		msg += fmt.Sprintf("; Pod %s: %s %s", pod.Name, pod.Status.Reason, pod.Status.Message)
 	}
 	return crucible.ReasonPodFailed, msg
+}
+
+// podFinished reports whether pod's phase is Succeeded or Failed.
+func podFinished(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
 // trainerPod picks the Pod whose trainer ended, the newest first; or else

@@ -283,6 +283,28 @@ func TestSetStatusFromJob(t *testing.T) {
 			wantMessage: []string{"Pod"},
 		},
 		{
+			name:  "Failed, trainer not seen terminated yet, 5s after: wait 25s more for its exit code",
+			trial: running,
+			jobFn: func() *builder.JobWrapper {
+				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+			},
+			pods:     pods(makePod(trial, "p", t0).Running().Obj()),
+			now:      end.Add(5 * time.Second),
+			want:     running.Status,
+			wantWait: 25 * time.Second,
+		},
+		{
+			name:  "Failed, trainer still not seen terminated 31s after: PodFailed",
+			trial: running,
+			jobFn: func() *builder.JobWrapper {
+				return makeJob(trial).Failed(end, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+			},
+			pods:        pods(makePod(trial, "p", t0).Running().Obj()),
+			now:         end.Add(31 * time.Second),
+			want:        failed("PodFailed"),
+			wantMessage: []string{"BackoffLimitExceeded"},
+		},
+		{
 			name:  "Failed, trainer OOMKilled: OOMKilled",
 			trial: running,
 			jobFn: func() *builder.JobWrapper {
