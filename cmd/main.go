@@ -77,6 +77,8 @@ type options struct {
 	stepMetricsURL       string
 	stepMetricsCertDir   string
 	stepMetricsInterval  time.Duration
+	stepMetricsService   string
+	stepMetricsPodIP     string
 }
 
 // version is the operator's version, set at build time
@@ -143,6 +145,11 @@ func main() {
 		"Directory with the step metrics endpoint's tls.crt and tls.key, and ca.crt, the authority trainers check it against.")
 	flag.DurationVar(&o.stepMetricsInterval, "step-metrics-write-interval", steps.DefaultInterval,
 		"Least time between two writes of a trial's step metrics to its status.")
+	flag.StringVar(&o.stepMetricsService, "step-metrics-service", "",
+		"Service <namespace>/<name>, without a selector, that the leader points at itself with an EndpointSlice (port https), "+
+			"so that trainers reach the replica that serves step metrics; none when empty.")
+	flag.StringVar(&o.stepMetricsPodIP, "step-metrics-pod-ip", os.Getenv("POD_IP"),
+		"This Pod's IP, which --step-metrics-service points at; defaults to $POD_IP.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -33,6 +33,7 @@ import (
 	"github.com/crucible-dev/crucible/internal/controller/store"
 	"github.com/crucible-dev/crucible/internal/controller/trial"
 	"github.com/crucible-dev/crucible/internal/jobspec"
+	"github.com/crucible-dev/crucible/internal/leaderendpoint"
 	"github.com/crucible-dev/crucible/internal/stepmetrics/endpoint"
 )
 
@@ -84,6 +85,9 @@ type StepMetricsOptions struct {
 	// Authenticator checks trainers' tokens; a TokenReview authenticator
 	// on the manager's credentials when nil.
 	Authenticator endpoint.Authenticator
+	// Leader, when set, points a Service at the leader, which alone
+	// serves the endpoint; its Client and Log are the manager's.
+	Leader *leaderendpoint.Publisher
 }
 
 // Setup registers the cache indexes and the controllers with mgr.
@@ -175,6 +179,12 @@ func setupStepMetrics(mgr ctrl.Manager, o StepMetricsOptions, stores store.Opene
 	}
 	if err := mgr.Add(&steps.Server{Addr: o.Addr, Handler: handler, TLS: o.TLS, Log: log}); err != nil {
 		return nil, err
+	}
+	if p := o.Leader; p != nil {
+		p.Client, p.Log = mgr.GetClient(), log
+		if err := mgr.Add(p); err != nil {
+			return nil, err
+		}
 	}
 	return recorder, nil
 }
