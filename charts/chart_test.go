@@ -169,6 +169,8 @@ func TestManagerArgs(t *testing.T) {
 			"--step-metrics-bind-address=:9443",
 			"--step-metrics-url=https://crucible-step-metrics.crucible-system.svc:9443",
 			"--step-metrics-cert-dir=/etc/crucible/step-metrics",
+			"--step-metrics-service=crucible-system/crucible-step-metrics",
+			"--step-metrics-pod-ip=$(POD_IP)",
 			"--zap-log-level=info",
 		},
 	}, {
@@ -195,6 +197,8 @@ func TestManagerArgs(t *testing.T) {
 			"--step-metrics-bind-address=:9444",
 			"--step-metrics-url=https://crucible-step-metrics.crucible-system.svc:9444",
 			"--step-metrics-cert-dir=/etc/crucible/step-metrics",
+			"--step-metrics-service=crucible-system/crucible-step-metrics",
+			"--step-metrics-pod-ip=$(POD_IP)",
 			"--step-metrics-write-interval=5s",
 			"--provenance-signing-key=crucible-system/crucible-provenance-signing-key",
 			"--zap-log-level=debug",
@@ -489,4 +493,45 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// The step metrics Service selects no Pod: the leader, which alone serves
+// the endpoint, writes its EndpointSlice, naming the Pod's IP from the
+// downward API, with the leader election Role's grant; a Service that
+// selected every replica would send reports to standbys.
+func TestStepMetricsServiceFollowsTheLeader(t *testing.T) {
+	objs := render(t, "--set", "replicaCount=2")
+	svc := find(t, objs, "Service", "crucible-step-metrics")
+	if sel, ok := svc.Object["spec"].(map[string]any)["selector"]; ok {
+		t.Errorf("the step metrics Service selects %v; want no selector", sel)
+	}
+	c := managerContainer(t, objs)
+	env := map[string]string{}
+	for _, e := range c["env"].([]any) {
+		e := e.(map[string]any)
+		if from, ok := e["valueFrom"].(map[string]any); ok {
+			env[e["name"].(string)] = nested(t, from, "fieldRef")["fieldPath"].(string)
+		}
+	}
+	if env["POD_IP"] != "status.podIP" || env["POD_NAME"] != "metadata.name" {
+		t.Errorf("env from the downward API %v; want POD_IP from status.podIP and POD_NAME from metadata.name", env)
+	}
+	role := find(t, objs, "Role", "crucible-leader-election-role")
+	granted := false
+	for _, r := range role.Object["rules"].([]any) {
+		r := r.(map[string]any)
+		if slices.Contains(stringsOf(t, r["apiGroups"]), "discovery.k8s.io") && slices.Contains(stringsOf(t, r["resources"]), "endpointslices") &&
+			slices.Contains(stringsOf(t, r["verbs"]), "patch") && slices.Contains(stringsOf(t, r["verbs"]), "create") {
+			granted = true
+		}
+	}
+	if !granted {
+		t.Errorf("the leader election Role does not grant create and patch of endpointslices: %v", role.Object["rules"])
+	}
+
+	// With step metrics off: no Service, no downward API, nothing to point.
+	c = managerContainer(t, render(t, "--set", "stepMetrics.enabled=false"))
+	if env, ok := c["env"]; ok {
+		t.Errorf("env %v with step metrics off", env)
+	}
 }

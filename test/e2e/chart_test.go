@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crucible "github.com/crucible-dev/crucible/api/v1alpha1"
+	"github.com/crucible-dev/crucible/internal/leaderendpoint"
 	"github.com/crucible-dev/crucible/internal/provenance"
 	"github.com/crucible-dev/crucible/test/builder"
 	"github.com/crucible-dev/crucible/test/framework"
@@ -44,6 +47,11 @@ const (
 	chartRelease = "crucible-e2e"
 	// chartManager is the Deployment's and the ServiceAccount's name.
 	chartManager = chartRelease + "-controller-manager"
+	// chartStepMetricsAddr is where the chart's operator, run as a process,
+	// serves step metrics: not the suite's operator's address.
+	chartStepMetricsAddr = "127.0.0.1:18644"
+	// chartPodIP plays the Pod's IP of the chart's operator.
+	chartPodIP = "10.244.0.10"
 	// signingKeySecret holds the provenance key the chart's values name.
 	signingKeySecret = "crucible-provenance-signing-key"
 	// helmTimeout bounds one helm command.
@@ -154,12 +162,15 @@ var _ = Describe("The Helm chart", func() {
 			GinkgoHelper()
 			args := dep.Spec.Template.Spec.Containers[0].Args
 			// The Deployment's flags, as the Pod would run them, with the
-			// ports off: nothing scrapes a local process.
+			// ports off: nothing scrapes a local process. Step metrics on
+			// loopback with the suite's certificate (a local process has
+			// none mounted), and a Pod's IP of its own, which the leader
+			// points the chart's Service at (an EndpointSlice refuses
+			// loopback; nothing reaches it on this cluster).
 			pm, err := framework.StartManager(saKubeconfig, chartLog,
-				// Off here: a local process has no mounted certificate, and the
-				// suite's operator serves step metrics already.
 				append(slices.Clone(args), "--metrics-bind-address=0", "--health-probe-bind-address=0",
-					"--step-metrics-bind-address=0")...)
+					"--step-metrics-bind-address="+chartStepMetricsAddr, "--step-metrics-cert-dir="+stepMetricsCertDir,
+					"--step-metrics-pod-ip="+chartPodIP)...)
 			Expect(err).NotTo(HaveOccurred())
 			return pm
 		}
@@ -183,6 +194,21 @@ var _ = Describe("The Helm chart", func() {
 			lease := &coordinationv1.Lease{}
 			g.Expect(k8sClient.Get(ctx, key(releaseNS, "crucible.dev"), lease)).To(Succeed())
 			g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).NotTo(BeEmpty())
+		}, Timeout, Interval).Should(Succeed(), "log: %s", chartLog)
+
+		By("pointing the step metrics Service at the leader, with the chart's RBAC")
+		Eventually(ctx, func(g Gomega) {
+			allowed()
+			slice := &discoveryv1.EndpointSlice{}
+			g.Expect(k8sClient.Get(ctx, key(releaseNS, leaderendpoint.SliceName(chartRelease+"-step-metrics")), slice)).To(Succeed())
+			g.Expect(slice.Labels).To(HaveKeyWithValue(discoveryv1.LabelServiceName, chartRelease+"-step-metrics"))
+			g.Expect(slice.Endpoints).To(HaveLen(1))
+			g.Expect(slice.Endpoints[0].Addresses).To(Equal([]string{chartPodIP}))
+			g.Expect(slice.Ports).To(HaveLen(1))
+			g.Expect(slice.Ports[0].Name).To(HaveValue(Equal("https")))
+			_, port, err := net.SplitHostPort(chartStepMetricsAddr)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(slice.Ports[0].Port).To(HaveValue(BeEquivalentTo(parseFloat(port))))
 		}, Timeout, Interval).Should(Succeed(), "log: %s", chartLog)
 
 		By("running a sweep with a verified dataset and an s3 store")
