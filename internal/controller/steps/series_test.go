@@ -427,3 +427,32 @@ func TestSeriesFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestRecorderForgetsWhatItCannotStore: a curve whose store refuses its
+// reports stays in memory, retried, for an hour after its last report,
+// not for ever.
+func TestRecorderForgetsWhatItCannotStore(t *testing.T) {
+	f := newSeriesFixture(t, true)
+	r := f.recorder()
+	ctx := context.Background()
+	f.store.setPutErr(errors.New("connection refused"))
+	if err := f.report(t, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{11 * time.Minute, 59 * time.Minute} {
+		f.clk.SetTime(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).Add(after))
+		r.flush(ctx, false)
+		r.stored.Wait()
+		r.flush(ctx, false) // the pass after the store answered
+		if len(r.curves) != 1 {
+			t.Fatalf("%s after its last report, with reports unstored: curve forgotten", after)
+		}
+	}
+	f.clk.SetTime(time.Date(2026, 12, 1, 13, 0, 1, 0, time.UTC))
+	r.flush(ctx, false)
+	r.stored.Wait()
+	r.flush(ctx, false)
+	if len(r.curves) != 0 {
+		t.Errorf("an hour after its last report, the curve whose store refuses is still in memory")
+	}
+}

@@ -15,6 +15,7 @@
 package steps
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -48,6 +49,11 @@ const DefaultInterval = 10 * time.Second
 // report; it is read back from the Trial's status if the trial reports
 // again.
 const idleAfter = 10 * time.Minute
+
+// abandonAfter is how long after its last report a curve whose reports its
+// store keeps refusing is forgotten with them: a trial that ended without
+// a seal (its Job deleted), whose store is down for that long.
+const abandonAfter = time.Hour
 
 // Trials reads Trials and Pods from the manager's cache for the endpoint.
 type Trials struct {
@@ -287,7 +293,11 @@ func (r *Recorder) flush(ctx context.Context, all bool) {
 			}
 		}
 		toStore := len(c.pending) > 0 && !c.storing && (all || now.Sub(c.lastStore) >= r.interval)
-		idle := !c.dirty && len(c.pending) == 0 && !c.storing && now.Sub(c.lastSeen) >= idleAfter
+		idle := !c.dirty && !c.storing && (len(c.pending) == 0 && now.Sub(c.lastSeen) >= idleAfter || now.Sub(c.lastSeen) >= abandonAfter)
+		if idle && len(c.pending) > 0 {
+			r.log.Info("forgetting step metrics its store kept refusing for an hour", "trial", c.key,
+				"reports", bytes.Count(c.pending, []byte{'\n'}))
+		}
 		c.mu.Unlock()
 		if toStore {
 			r.startStoring(ctx, c)
