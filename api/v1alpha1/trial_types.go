@@ -276,11 +276,12 @@ type StepMetrics struct {
 	// +kubebuilder:validation:MaxLength=1100
 	URI string `json:"uri,omitempty"`
 
-	// storedReports is how many reports that file holds. It is fewer than
-	// reports when some were lost: those of the last write interval before
-	// the manager crashed, or those a store that kept refusing them could
-	// not be given. It is not known when the manager stopped between
-	// writing the file and recording it.
+	// storedReports is how many reports that file holds. It differs from
+	// reports when a manager that crashed had written the reports of its
+	// last write interval to one and not yet to the other (the curve and
+	// the file are each written once per interval), and is fewer when a
+	// store kept refusing them. It is not known when the manager stopped
+	// between writing the file and recording it.
 	// +optional
 	StoredReports *int64 `json:"storedReports,omitempty"`
 }

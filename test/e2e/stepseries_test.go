@@ -54,10 +54,16 @@ var _ = Describe("The full series of step metrics", func() {
 		}
 		AddReportEntry("150 reports accepted", since(start))
 
-		By("writing them in chunks beside the trial's prefix, outside its artifacts, while it runs")
+		By("writing them in chunks beside the trial's prefix, outside its artifacts, and to the curve, while it runs")
 		chunks := artifacts.StepChunksPrefix(store.S3.Prefix, exp, trial)
 		Eventually(ctx, func(g Gomega) {
 			g.Expect(seriesSteps(ctx, g, mc, store.S3.Bucket, chunks)).To(HaveLen(150))
+			// The curve too, so that the kill loses nothing: each is
+			// written within an interval of its own, and a kill loses
+			// what either has not written yet.
+			g.Expect(k8sClient.Get(ctx, key(ns, name), trial)).To(Succeed())
+			g.Expect(trial.Status.StepMetrics).NotTo(BeNil())
+			g.Expect(trial.Status.StepMetrics.Reports).To(Equal(int64(150)))
 		}, Timeout, Interval).Should(Succeed())
 		var objects int
 		for o := range mc.ListObjects(ctx, store.S3.Bucket, minio.ListObjectsOptions{Prefix: artifacts.TrialKeyPrefix(store.S3.Prefix, exp, trial), Recursive: true}) {
