@@ -119,23 +119,10 @@ func TestStepMetricsBench(t *testing.T) {
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{}},
 	}
 	must(t, cl.Create(ctx, exp))
-	t.Cleanup(func() {
-		// Before the namespace, whose deletion takes the store's
-		// credentials Secret with it: the Experiment's artifacts are
-		// deleted while the operator can still reach them.
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		if err := cl.Delete(ctx, exp); client.IgnoreNotFound(err) != nil {
-			t.Errorf("deleting Experiment %s: %v", exp.Name, err)
-			return
-		}
-		err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
-			return apierrors.IsNotFound(cl.Get(ctx, client.ObjectKeyFromObject(exp), &crucible.Experiment{})), nil
-		})
-		if err != nil {
-			t.Errorf("Experiment %s was not deleted within %s", exp.Name, cleanupTimeout)
-		}
-	})
+	// Before the namespace, whose deletion takes the store's credentials
+	// Secret with it: the Experiment's artifacts are deleted while the
+	// operator can still reach them.
+	t.Cleanup(func() { deleteAndWait(t, cl, exp, &crucible.Experiment{}) })
 	start := time.Now()
 	pods := runningTrials(ctx, t, cl, ns)
 	t.Logf("%d trials Running, their Pods too, in %s", len(pods), time.Since(start).Round(time.Millisecond))
@@ -378,21 +365,7 @@ func newNamespace(ctx context.Context, t *testing.T, cl client.Client) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "step-bench-"}}
 	must(t, cl.Create(ctx, ns))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		if err := cl.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
-			t.Errorf("deleting namespace %s: %v", ns.Name, err)
-			return
-		}
-		err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
-			err := cl.Get(ctx, client.ObjectKeyFromObject(ns), &corev1.Namespace{})
-			return apierrors.IsNotFound(err), nil
-		})
-		if err != nil {
-			t.Errorf("namespace %s was not deleted within %s", ns.Name, cleanupTimeout)
-		}
-	})
+	t.Cleanup(func() { deleteAndWait(t, cl, ns, &corev1.Namespace{}) })
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, startTimeout, true, func(ctx context.Context) (bool, error) {
 		err := cl.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "default"}, &corev1.ServiceAccount{})
 		return err == nil, nil
@@ -401,6 +374,25 @@ func newNamespace(ctx context.Context, t *testing.T, cl client.Client) string {
 		t.Fatalf("namespace %s has no default ServiceAccount: %v", ns.Name, err)
 	}
 	return ns.Name
+}
+
+// deleteAndWait deletes obj and waits, up to cleanupTimeout, until it is
+// gone; into reads it back meanwhile.
+func deleteAndWait(t *testing.T, cl client.Client, obj, into client.Object) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	kind := fmt.Sprintf("%T", into)
+	if err := cl.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+		t.Errorf("deleting %s %s: %v", kind, obj.GetName(), err)
+		return
+	}
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
+		return apierrors.IsNotFound(cl.Get(ctx, client.ObjectKeyFromObject(obj), into)), nil
+	})
+	if err != nil {
+		t.Errorf("%s %s was not deleted within %s", kind, obj.GetName(), cleanupTimeout)
+	}
 }
 
 // runningTrials waits until every Trial of ns is recorded Running and its
